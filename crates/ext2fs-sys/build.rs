@@ -15,7 +15,7 @@ fn generate() {
     let bindings = bindgen::Builder::default()
         .header("wrapper.h")
         .allowlist_function("ext2fs_.*|initialize_ext2_error_table|error_message")
-        .allowlist_var("unix_io_manager|EXT2_.*|EXT3_.*|EXT4_.*|LINUX_S_.*|IO_FLAG_.*|BMAP_.*")
+        .allowlist_var("unix_io_manager|EXT2_.*|EXT3_.*|EXT4_.*|LINUX_S_.*|IO_FLAG_.*|BMAP_.*|BLOCK_.*")
         .allowlist_type("ext2_.*|struct_io_.*|errcode_t|ext2fs_extent.*")
         .derive_default(true)
         .layout_tests(true)
