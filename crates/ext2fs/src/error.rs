@@ -60,12 +60,19 @@ impl Error {
             Some(cause) if code == Code::Io || code == Code::NoSpace => format!("{text}: {cause}"),
             _ => text,
         };
-        Error { op: op.into(), code, raw: raw as i64, message }
+        #[allow(clippy::useless_conversion)] // errcode_t is c_long: i64 here, i32 elsewhere
+        let raw: i64 = raw.into();
+        Error { op: op.into(), code, raw, message }
     }
 
     /// Builds an error that did not come from a libext2fs return code.
     pub(crate) fn new(op: impl Into<String>, code: Code, message: impl Into<String>) -> Error {
         Error { op: op.into(), code, raw: 0, message: message.into() }
+    }
+
+    /// Builds an error for a condition found by the caller (e.g. a missing feature).
+    pub fn new_public(op: impl Into<String>, code: Code, message: impl Into<String>) -> Error {
+        Error::new(op, code, message)
     }
 
     /// The classified code.
@@ -98,7 +105,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 fn classify(raw: sys::errcode_t) -> Code {
-    let raw = raw as i64;
+    #[allow(clippy::useless_conversion)] // errcode_t is c_long: i64 here, i32 elsewhere
+    let raw: i64 = raw.into();
     let is = |c: u32| raw == c as i64;
     if is(sys::EXT2_ET_FILE_NOT_FOUND) || raw == libc::ENOENT as i64 {
         Code::NotFound
@@ -145,7 +153,8 @@ mod tests {
     #[test]
     fn messages_name_the_operation_and_keep_the_io_cause() {
         crate::fs::register_error_table();
-        let e = Error::from_errcode("read /etc/fstab", sys::EXT2_ET_SHORT_READ as sys::errcode_t, Some("disk full".into()));
+        let e =
+            Error::from_errcode("read /etc/fstab", sys::EXT2_ET_SHORT_READ as sys::errcode_t, Some("disk full".into()));
         assert_eq!(e.code(), Code::Io);
         let text = e.to_string();
         assert!(text.starts_with("read /etc/fstab: "), "{text}");

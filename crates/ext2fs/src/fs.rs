@@ -66,7 +66,8 @@ impl Filesystem {
         }
         let mut raw: sys::ext2_filsys = ptr::null_mut();
         // SAFETY: valid C string, our manager table, out-pointer to a local.
-        let rc = unsafe { sys::ext2fs_open2(cname.as_ptr(), ptr::null(), flags, 0, 0, io_manager::manager(), &mut raw) };
+        let rc =
+            unsafe { sys::ext2fs_open2(cname.as_ptr(), ptr::null(), flags, 0, 0, io_manager::manager(), &mut raw) };
         if rc != 0 {
             io_manager::unpark(&name);
             return Err(Error::from_errcode("open filesystem", rc, io_errors.take()));
@@ -97,19 +98,39 @@ impl Filesystem {
         let sb = self.sb();
         let how = "run `e2fsck -f` on it (or boot the guest and shut it down cleanly) and try again";
         if sb.s_feature_incompat & INCOMPAT_JOURNAL_DEV != 0 {
-            return Err(Error::new("open filesystem", Code::UnsupportedFeature, "this is an external journal device, not a filesystem"));
+            return Err(Error::new(
+                "open filesystem",
+                Code::UnsupportedFeature,
+                "this is an external journal device, not a filesystem",
+            ));
         }
         if sb.s_feature_incompat & INCOMPAT_RECOVER != 0 {
-            return Err(Error::new("open filesystem", Code::NeedsRecovery, format!("the journal needs recovery (the filesystem was not cleanly unmounted); {how}")));
+            return Err(Error::new(
+                "open filesystem",
+                Code::NeedsRecovery,
+                format!("the journal needs recovery (the filesystem was not cleanly unmounted); {how}"),
+            ));
         }
         if sb.s_state & STATE_ERROR != 0 {
-            return Err(Error::new("open filesystem", Code::NotClean, format!("the superblock records filesystem errors; {how}")));
+            return Err(Error::new(
+                "open filesystem",
+                Code::NotClean,
+                format!("the superblock records filesystem errors; {how}"),
+            ));
         }
         if sb.s_state & STATE_VALID == 0 {
-            return Err(Error::new("open filesystem", Code::NotClean, format!("the filesystem was not cleanly unmounted; {how}")));
+            return Err(Error::new(
+                "open filesystem",
+                Code::NotClean,
+                format!("the filesystem was not cleanly unmounted; {how}"),
+            ));
         }
         if sb.s_last_orphan != 0 {
-            return Err(Error::new("open filesystem", Code::NotClean, format!("orphan inodes are waiting to be released; {how}")));
+            return Err(Error::new(
+                "open filesystem",
+                Code::NotClean,
+                format!("orphan inodes are waiting to be released; {how}"),
+            ));
         }
         Ok(())
     }
@@ -118,7 +139,7 @@ impl Filesystem {
     pub fn superblock(&self) -> Superblock {
         let sb = self.sb();
         let label_len = sb.s_volume_name.iter().position(|&c| c == 0).unwrap_or(sb.s_volume_name.len());
-        let label: Vec<u8> = sb.s_volume_name[..label_len].iter().map(|&c| c as u8).collect();
+        let label: Vec<u8> = sb.s_volume_name[..label_len].to_vec();
         // SAFETY: valid superblock pointer.
         let free_blocks = unsafe { sys::ext2fs_free_blocks_count((*self.raw).super_) };
         Superblock {
@@ -225,7 +246,8 @@ impl Filesystem {
         let result = loop {
             let mut got: c_uint = 0;
             // SAFETY: file is open; buf has buf.len() writable bytes.
-            let rc = unsafe { sys::ext2fs_file_read(file, buf.as_mut_ptr() as *mut c_void, buf.len() as c_uint, &mut got) };
+            let rc =
+                unsafe { sys::ext2fs_file_read(file, buf.as_mut_ptr() as *mut c_void, buf.len() as c_uint, &mut got) };
             if rc != 0 {
                 break Err(Error::from_errcode(op(), rc, self.io_errors.take()));
             }
@@ -260,7 +282,9 @@ impl Filesystem {
                 let chunk = &data[done..(done + (1 << 30)).min(data.len())];
                 let mut written: c_uint = 0;
                 // SAFETY: chunk is valid for chunk.len() bytes.
-                let rc = unsafe { sys::ext2fs_file_write(file, chunk.as_ptr() as *const c_void, chunk.len() as c_uint, &mut written) };
+                let rc = unsafe {
+                    sys::ext2fs_file_write(file, chunk.as_ptr() as *const c_void, chunk.len() as c_uint, &mut written)
+                };
                 self.check(op(), rc)?;
                 if written == 0 {
                     return Err(Error::new(op(), Code::Io, "libext2fs wrote nothing"));
@@ -279,12 +303,23 @@ impl Filesystem {
         self.write_inode(ino, &mut inode)
     }
 
+    /// Sets owner, group and permission bits of an inode (like chown + chmod).
+    pub fn set_owner_mode(&mut self, ino: Ino, uid: u32, gid: u32, mode: u16, now: u32) -> Result<()> {
+        self.require_rw("chown/chmod")?;
+        let mut inode = self.read_inode(ino)?;
+        set_owner(&mut inode, uid, gid);
+        inode.i_mode = (inode.i_mode & 0o170000) | (mode & 0o7777);
+        inode.i_ctime = now;
+        self.write_inode(ino, &mut inode)
+    }
+
     /// Creates an empty regular file or a directory named by the absolute `path` (its parent
     /// must exist) with the given owner and permission bits.
     pub fn create(&mut self, path: &str, new: NewInode) -> Result<Ino> {
         let op = || format!("create {path}");
         self.require_rw(&op())?;
-        let (parent, name) = split_parent(path).ok_or_else(|| Error::new(op(), Code::Other, "not an absolute path with a file name"))?;
+        let (parent, name) =
+            split_parent(path).ok_or_else(|| Error::new(op(), Code::Other, "not an absolute path with a file name"))?;
         let parent_ino = self.lookup_follow(parent)?;
         if self.exists(path)? {
             return Err(Error::new(op(), Code::Exists, "already exists"));
@@ -292,10 +327,14 @@ impl Filesystem {
         let cname = CString::new(name).map_err(|_| Error::new(op(), Code::Other, "name contains a NUL byte"))?;
         let ino = match new.kind {
             FileKind::Directory => {
-                self.retry_dir_full(parent_ino, || {
-                    // SAFETY: valid fs and C string; inum 0 lets libext2fs allocate.
-                    unsafe { sys::ext2fs_mkdir(self.raw, parent_ino.0, 0, cname.as_ptr()) }
-                }, &op)?;
+                self.retry_dir_full(
+                    parent_ino,
+                    || {
+                        // SAFETY: valid fs and C string; inum 0 lets libext2fs allocate.
+                        unsafe { sys::ext2fs_mkdir(self.raw, parent_ino.0, 0, cname.as_ptr()) }
+                    },
+                    &op,
+                )?;
                 self.lookup(path)?
             }
             FileKind::Regular => self.create_regular(parent_ino, &cname, new.mode, &op)?,
@@ -329,10 +368,14 @@ impl Filesystem {
         let file_mode = (sys::LINUX_S_IFREG as u16 | (mode & 0o7777)) as c_int;
         // SAFETY: valid fs; NULL map means the filesystem's own inode bitmap.
         self.check(op(), unsafe { sys::ext2fs_new_inode(self.raw, parent.0, file_mode, ptr::null_mut(), &mut ino) })?;
-        self.retry_dir_full(parent, || {
-            // SAFETY: valid fs, directory, C string and freshly allocated inode number.
-            unsafe { sys::ext2fs_link(self.raw, parent.0, name.as_ptr(), ino, sys::EXT2_FT_REG_FILE as c_int) }
-        }, op)?;
+        self.retry_dir_full(
+            parent,
+            || {
+                // SAFETY: valid fs, directory, C string and freshly allocated inode number.
+                unsafe { sys::ext2fs_link(self.raw, parent.0, name.as_ptr(), ino, sys::EXT2_FT_REG_FILE as c_int) }
+            },
+            op,
+        )?;
         // SAFETY: marks the inode in use in the bitmaps and group counters.
         unsafe { sys::ext2fs_inode_alloc_stats2(self.raw, ino, 1, 0) };
         let mut inode = sys::ext2_inode { i_mode: file_mode as u16, i_links_count: 1, ..Default::default() };
@@ -381,7 +424,14 @@ impl Filesystem {
         // SAFETY: valid fs and directory; the callback only pushes into `out`, which outlives
         // the call, and cannot panic except on allocation failure (which aborts).
         let rc = unsafe {
-            sys::ext2fs_dir_iterate2(self.raw, dir.0, 0, ptr::null_mut(), Some(collect), &mut out as *mut Vec<DirEntry> as *mut c_void)
+            sys::ext2fs_dir_iterate2(
+                self.raw,
+                dir.0,
+                0,
+                ptr::null_mut(),
+                Some(collect),
+                &mut out as *mut Vec<DirEntry> as *mut c_void,
+            )
         };
         self.check(format!("read directory inode {}", dir.0), rc)?;
         Ok(out)
@@ -394,7 +444,8 @@ impl Filesystem {
             unsafe {
                 let out = &mut *(data as *mut Vec<(String, Vec<u8>)>);
                 let name = CStr::from_ptr(name).to_string_lossy().into_owned();
-                let value = if len == 0 { Vec::new() } else { std::slice::from_raw_parts(value as *const u8, len).to_vec() };
+                let value =
+                    if len == 0 { Vec::new() } else { std::slice::from_raw_parts(value as *const u8, len).to_vec() };
                 out.push((name, value));
             }
             0 // XATTR_CONTINUE
@@ -463,7 +514,12 @@ impl Filesystem {
 
     /// Opens and reads the inode's attribute set (always read first: libext2fs writes back the
     /// whole set, so an unread handle would drop the others), runs `f`, closes.
-    fn with_xattrs(&self, ino: Ino, op: &str, f: impl FnOnce(*mut sys::ext2_xattr_handle) -> sys::errcode_t) -> Result<()> {
+    fn with_xattrs(
+        &self,
+        ino: Ino,
+        op: &str,
+        f: impl FnOnce(*mut sys::ext2_xattr_handle) -> sys::errcode_t,
+    ) -> Result<()> {
         let mut h: *mut sys::ext2_xattr_handle = ptr::null_mut();
         // SAFETY: valid fs; out-pointer to a local.
         self.check(op, unsafe { sys::ext2fs_xattrs_open(self.raw, ino.0, &mut h) })?;
@@ -507,7 +563,13 @@ impl Filesystem {
                 if e.e_flags & sys::EXT2_EXTENT_FLAGS_LEAF == 0 {
                     continue;
                 }
-                push_run(&mut extents, e.e_lblk, e.e_pblk, e.e_len as u64, e.e_flags & sys::EXT2_EXTENT_FLAGS_UNINIT != 0);
+                push_run(
+                    &mut extents,
+                    e.e_lblk,
+                    e.e_pblk,
+                    e.e_len as u64,
+                    e.e_flags & sys::EXT2_EXTENT_FLAGS_UNINIT != 0,
+                );
             };
             // SAFETY: handle is open; freed once.
             unsafe { sys::ext2fs_extent_free(handle) };
@@ -533,7 +595,14 @@ impl Filesystem {
             let flags = (sys::BLOCK_FLAG_DATA_ONLY | sys::BLOCK_FLAG_READ_ONLY) as c_int;
             // SAFETY: valid fs and inode; the callback only pushes into `extents`.
             let rc = unsafe {
-                sys::ext2fs_block_iterate3(self.raw, ino.0, flags, ptr::null_mut(), Some(each_block), &mut extents as *mut _ as *mut c_void)
+                sys::ext2fs_block_iterate3(
+                    self.raw,
+                    ino.0,
+                    flags,
+                    ptr::null_mut(),
+                    Some(each_block),
+                    &mut extents as *mut _ as *mut c_void,
+                )
             };
             self.check(op(), rc)?;
         }

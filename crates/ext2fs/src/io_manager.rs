@@ -205,7 +205,12 @@ unsafe extern "C" fn set_blksize(io: sys::io_channel, blksize: c_int) -> sys::er
     }
 }
 
-unsafe extern "C" fn read_blk64(io: sys::io_channel, block: c_ulonglong, count: c_int, data: *mut c_void) -> sys::errcode_t {
+unsafe extern "C" fn read_blk64(
+    io: sys::io_channel,
+    block: c_ulonglong,
+    count: c_int,
+    data: *mut c_void,
+) -> sys::errcode_t {
     // SAFETY: `io` comes from `open`; libext2fs guarantees `data` holds the requested span.
     unsafe {
         with_channel(io, EIO, |c| {
@@ -216,7 +221,12 @@ unsafe extern "C" fn read_blk64(io: sys::io_channel, block: c_ulonglong, count: 
     }
 }
 
-unsafe extern "C" fn write_blk64(io: sys::io_channel, block: c_ulonglong, count: c_int, data: *const c_void) -> sys::errcode_t {
+unsafe extern "C" fn write_blk64(
+    io: sys::io_channel,
+    block: c_ulonglong,
+    count: c_int,
+    data: *const c_void,
+) -> sys::errcode_t {
     // SAFETY: as for read_blk64.
     unsafe {
         with_channel(io, EIO_WRITE, |c| {
@@ -232,7 +242,12 @@ unsafe extern "C" fn read_blk(io: sys::io_channel, block: c_ulong, count: c_int,
     unsafe { read_blk64(io, block as c_ulonglong, count, data) }
 }
 
-unsafe extern "C" fn write_blk(io: sys::io_channel, block: c_ulong, count: c_int, data: *const c_void) -> sys::errcode_t {
+unsafe extern "C" fn write_blk(
+    io: sys::io_channel,
+    block: c_ulong,
+    count: c_int,
+    data: *const c_void,
+) -> sys::errcode_t {
     // SAFETY: forwarded unchanged.
     unsafe { write_blk64(io, block as c_ulonglong, count, data) }
 }

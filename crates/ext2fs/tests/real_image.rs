@@ -27,7 +27,12 @@ impl BlockDevice for FileDevice {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?} (install e2fsprogs): {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -51,7 +56,9 @@ fn make_image(dir: &Path) -> PathBuf {
     File::create(&img).unwrap().set_len(64 << 20).unwrap();
     run(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "testroot", "-d"]).arg(&tree).arg(&img));
     run(Command::new("debugfs").args(["-w", "-R", "ea_set /etc/fstab user.keep hello"]).arg(&img));
-    run(Command::new("debugfs").args(["-w", "-R", "ea_set /etc/fstab security.selinux system_u:object_r:etc_t:s0"]).arg(&img));
+    run(Command::new("debugfs")
+        .args(["-w", "-R", "ea_set /etc/fstab security.selinux system_u:object_r:etc_t:s0"])
+        .arg(&img));
     img
 }
 
@@ -83,7 +90,9 @@ fn reads_walks_and_maps_a_real_filesystem() {
     })
     .unwrap();
     let names: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
-    for want in ["/etc", "/etc/empty", "/etc/fstab", "/etc/fstab.hard", "/etc/link", "/etc/sub", "/etc/sub/big", "/lost+found"] {
+    for want in
+        ["/etc", "/etc/empty", "/etc/fstab", "/etc/fstab.hard", "/etc/link", "/etc/sub", "/etc/sub/big", "/lost+found"]
+    {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     let hard: Vec<_> = seen.iter().filter(|s| s.2 == fstab).collect();
@@ -120,14 +129,28 @@ fn writes_keep_other_xattrs_and_pass_e2fsck() {
     fs.write_file(fstab, b"LABEL=root / ext4 defaults,iversion 0 1\n", 1_700_000_000).unwrap();
 
     let t = 1_700_000_000;
-    let d = fs.create("/etc/ima", NewInode { kind: FileKind::Directory, mode: 0o755, uid: 0, gid: 0, time: t }).unwrap();
-    let p = fs.create("/etc/ima/ima-policy", NewInode { kind: FileKind::Regular, mode: 0o644, uid: 0, gid: 0, time: t }).unwrap();
+    let d =
+        fs.create("/etc/ima", NewInode { kind: FileKind::Directory, mode: 0o755, uid: 0, gid: 0, time: t }).unwrap();
+    let p = fs
+        .create("/etc/ima/ima-policy", NewInode { kind: FileKind::Regular, mode: 0o644, uid: 0, gid: 0, time: t })
+        .unwrap();
     fs.write_file(p, b"appraise fowner=0\n", t).unwrap();
-    let other = fs.create("/etc/owned", NewInode { kind: FileKind::Regular, mode: 0o600, uid: 70000, gid: 5, time: t }).unwrap();
-    assert_eq!(fs.create("/etc/owned", NewInode { kind: FileKind::Regular, mode: 0o600, uid: 0, gid: 0, time: t }).unwrap_err().code(), Code::Exists);
+    let other = fs
+        .create("/etc/owned", NewInode { kind: FileKind::Regular, mode: 0o600, uid: 70000, gid: 5, time: t })
+        .unwrap();
+    assert_eq!(
+        fs.create("/etc/owned", NewInode { kind: FileKind::Regular, mode: 0o600, uid: 0, gid: 0, time: t })
+            .unwrap_err()
+            .code(),
+        Code::Exists
+    );
     // Many names in one directory force libext2fs to expand it.
     for i in 0..300 {
-        fs.create(&format!("/etc/sub/f{i:04}"), NewInode { kind: FileKind::Regular, mode: 0o644, uid: 0, gid: 0, time: t }).unwrap();
+        fs.create(
+            &format!("/etc/sub/f{i:04}"),
+            NewInode { kind: FileKind::Regular, mode: 0o644, uid: 0, gid: 0, time: t },
+        )
+        .unwrap();
     }
     let meta = fs.metadata(other).unwrap();
     assert_eq!((meta.uid, meta.gid, meta.mode, meta.kind), (70000, 5, 0o600, FileKind::Regular));
