@@ -6,9 +6,20 @@
 //! - [`fs`]: an ext4 inside a partition, opened through libext2fs (the `ext2fs` crate);
 //! - features that edit what is inside: [`ima`] (policy and labels), [`grub`], [`fstab`],
 //!   [`kernel`] (what the image's kernels support);
+//! - [`guest`]: which filesystem is the guest's root;
 //! - [`enable`]: the `ima enable` pipeline that ties them together for the CLI.
 #![forbid(unsafe_code)]
 
+pub mod disk;
+pub mod enable;
+mod error;
+pub mod fs;
 pub mod fstab;
 pub mod grub;
+pub mod guest;
+pub mod ima;
 pub mod kernel;
+pub mod partition;
+pub mod progress;
+
+pub use error::{Error, Result};

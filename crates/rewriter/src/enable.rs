@@ -1,0 +1,485 @@
+//! The `ima enable` pipeline: copy the image, install the policy, set the kernel command line
+//! (grub defaults and the current grub.cfg), add `iversion` to fstab, label every root-owned
+//! file, verify every label on a fresh read, and only then put the output in place.
+//!
+//! The edits come before the labelling because the edited files are root-owned too: their
+//! labels must match their final content.
+
+use crate::disk::{DiskImage, ImageFormat, StagedOutput};
+use crate::error::{Error, Result};
+use crate::fs::GuestFs;
+use crate::fstab::{self, DeviceSpec};
+use crate::grub::{self, CmdlineChange};
+use crate::guest::{self, RootChoice};
+use crate::ima::label::{self, LabelSummary, Selection, VerifySummary};
+use crate::ima::{policy, AppraiseMode, HashAlgo};
+use crate::kernel;
+use crate::partition::{self, Partition, TableKind};
+use crate::progress::Progress;
+use ext2fs::OpenMode;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The embedded [`policy::default_policy`].
+    Default,
+    /// A file on the host.
+    File(PathBuf),
+}
+
+/// Whether to add `rootflags=i_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootflagsIVersion {
+    /// Only when the kernel grub boots is older than 6.1 (ext4 ignores the option since).
+    Auto,
+    /// Always (the root must still be ext4).
+    Force,
+}
+
+/// Everything `ima enable` needs.
+#[derive(Debug, Clone)]
+pub struct EnableOptions {
+    /// Input image (never modified).
+    pub input: PathBuf,
+    /// Output image (written only when everything succeeded).
+    pub output: PathBuf,
+    /// The policy to install.
+    pub policy: PolicySource,
+    /// `ima_appraise=`.
+    pub mode: AppraiseMode,
+    /// `ima_hash=` and the label algorithm.
+    pub hash: HashAlgo,
+    /// Add `iversion` to ext4 lines of fstab.
+    pub iversion: bool,
+    /// `rootflags=i_version` policy.
+    pub rootflags_i_version: RootflagsIVersion,
+    /// Root partition number chosen by the user (0: a bare filesystem).
+    pub root_partition: Option<u32>,
+}
+
+/// What `ima enable` did; serialised as the `--report` JSON.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnableReport {
+    /// Input image.
+    pub input: PathBuf,
+    /// Output image.
+    pub output: PathBuf,
+    /// Image format of both.
+    pub format: ImageFormat,
+    /// Partition table kind.
+    pub partition_table: TableKind,
+    /// The root filesystem.
+    pub root: RootReport,
+    /// `ima_appraise=` value.
+    pub mode: AppraiseMode,
+    /// Label and `ima_hash=` algorithm.
+    pub hash: HashAlgo,
+    /// The policy step.
+    pub policy: PolicyReport,
+    /// The kernel command line step.
+    pub cmdline: CmdlineReport,
+    /// The fstab step.
+    pub fstab: FstabReport,
+    /// Labels over all labelled filesystems.
+    pub labels: LabelSummary,
+    /// Per filesystem.
+    pub filesystems: Vec<FilesystemReport>,
+    /// The verification pass.
+    pub verify: VerifySummary,
+    /// Things the user should know that did not stop the run.
+    pub warnings: Vec<String>,
+    /// Wall-clock seconds of the whole run.
+    pub seconds: f64,
+}
+
+/// The root filesystem in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RootReport {
+    /// Partition number (`None` for a bare filesystem).
+    pub partition: Option<u32>,
+    /// Filesystem UUID.
+    pub uuid: Option<String>,
+    /// Filesystem label.
+    pub label: Option<String>,
+    /// Byte offset on the disk.
+    pub offset: u64,
+    /// Why this one.
+    pub reason: String,
+}
+
+/// The policy step in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyReport {
+    /// Guest path.
+    pub path: String,
+    /// `default` or the host file.
+    pub source: String,
+    /// Whether the file was written (false: it already had this content).
+    pub changed: bool,
+}
+
+/// The command line step in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CmdlineReport {
+    /// Parameters set.
+    pub set: Vec<String>,
+    /// Whether `rootflags=i_version` was added, and why (not).
+    pub rootflags_i_version: bool,
+    /// The reasoning for rootflags.
+    pub rootflags_reason: String,
+    /// Guest files changed (grub defaults, grub.cfg).
+    pub files_changed: Vec<String>,
+    /// The grub.cfg edited, if one was found.
+    pub grub_cfg: Option<String>,
+    /// `linux` lines changed in grub.cfg.
+    pub grub_cfg_entries_changed: usize,
+}
+
+/// The fstab step in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FstabReport {
+    /// Whether `iversion` was requested.
+    pub iversion: bool,
+    /// 1-based line numbers changed.
+    pub changed_lines: Vec<usize>,
+}
+
+/// Labels of one filesystem.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FilesystemReport {
+    /// Where the guest mounts it.
+    pub mount_point: String,
+    /// Its partition.
+    pub partition: Option<u32>,
+    /// Labels written there.
+    pub labels: LabelSummary,
+}
+
+impl EnableReport {
+    /// Returns true if and only if every label checked out and nothing was left unlabelled.
+    pub fn is_clean(&self) -> bool {
+        self.verify.mismatches.is_empty() && self.labels.cannot_label.is_empty()
+    }
+}
+
+/// Runs the pipeline. On error (or when the verification finds a wrong label) the output is
+/// not created and the input is untouched.
+pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableReport> {
+    let started = Instant::now();
+    let (policy_bytes, policy_source) = load_policy(&opts.policy)?;
+
+    // Check the input and find its root before copying gigabytes.
+    let input = DiskImage::open(&opts.input, false)?;
+    let format = input.format();
+    let qcow2 = input.qcow2_header().cloned();
+    let input = Arc::new(input);
+    let table = partition::read_partitions(&input)?;
+    let root = guest::find_root(&input, &table, opts.root_partition)?;
+    tracing::info!("root filesystem: {} ({})", root.partition.describe(), root.reason);
+    drop(input);
+
+    let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
+    let disk = Arc::new(DiskImage::open(staged.path(), true)?);
+    let mut warnings = Vec::new();
+    let mut fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadWrite)?;
+    if !fs.raw().superblock().has_xattrs {
+        return Err(Error::Filesystem {
+            location: fs.location().to_string(),
+            source: ext2fs::Error::new_public("check features", ext2fs::Code::NoXattrSupport, "the filesystem has no ext_attr feature, so it cannot hold IMA labels; enable it with `tune2fs -O ext_attr`"),
+        });
+    }
+
+    let fstab_text = fs.read_text("/etc/fstab")?.unwrap_or_default();
+    let entries = fstab::parse(&fstab_text);
+    // Other ext filesystems the guest mounts (a separate /boot, say): the seed's
+    // `find / -fstype ext4` reaches them too, and grub.cfg may live there.
+    let extra: Vec<(String, Partition)> = entries
+        .iter()
+        .filter(|e| e.mount_point != "/" && matches!(e.fs_type.as_str(), "ext4" | "ext3" | "ext2"))
+        .filter_map(|e| {
+            let spec = DeviceSpec::parse(&e.spec);
+            table
+                .partitions
+                .iter()
+                .find(|p| p.fs_type.is_ext() && p != &&root.partition && guest::spec_matches(&spec, p))
+                .map(|p| (e.mount_point.clone(), p.clone()))
+        })
+        .collect();
+    for e in entries.iter().filter(|e| e.mount_point != "/" && matches!(e.fs_type.as_str(), "ext4" | "ext3" | "ext2")) {
+        if !extra.iter().any(|(mp, _)| mp == &e.mount_point) {
+            warnings.push(format!(
+                "fstab mounts {} ({}) on {}, but no partition of this disk matches it: its files are not labelled",
+                e.spec, e.fs_type, e.mount_point
+            ));
+        }
+    }
+
+    let policy_changed = install_policy(&mut fs, &policy_bytes)?;
+    let mut boot_fs = match extra.iter().find(|(mp, _)| mp == "/boot") {
+        Some((_, p)) => Some(GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?),
+        None => None,
+    };
+    let cmdline = set_cmdline(&mut fs, boot_fs.as_mut(), opts, &root.partition, &mut warnings)?;
+    let fstab_report = edit_fstab(&mut fs, &fstab_text, opts.iversion)?;
+
+    let mut filesystems = Vec::new();
+    let root_labels = label::label(&mut fs, opts.hash, Selection::RootOwned, progress)?;
+    filesystems.push(FilesystemReport {
+        mount_point: "/".into(),
+        partition: root.partition.number,
+        labels: root_labels,
+    });
+    if let Some(b) = boot_fs.take() {
+        let mut b = b;
+        let labels = label::label(&mut b, opts.hash, Selection::RootOwned, progress)?;
+        filesystems.push(FilesystemReport { mount_point: "/boot".into(), partition: b.partition().number, labels });
+        b.close()?;
+    }
+    for (mp, p) in extra.iter().filter(|(mp, _)| mp != "/boot") {
+        let mut other = GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?;
+        let labels = label::label(&mut other, opts.hash, Selection::RootOwned, progress)?;
+        filesystems.push(FilesystemReport { mount_point: mp.clone(), partition: p.number, labels });
+        other.close()?;
+    }
+    fs.close()?;
+    disk.flush()?;
+
+    // Verify on freshly opened filesystems: nothing cached from the writing pass.
+    let mut verify = VerifySummary::default();
+    let mut all: Vec<(String, Partition)> = vec![("/".into(), root.partition.clone())];
+    all.extend(extra.iter().cloned());
+    for (mp, p) in &all {
+        let check = GuestFs::open(disk.clone(), p, OpenMode::ReadOnly)?;
+        let v = label::verify(&check, opts.hash, Selection::RootOwned, progress)?;
+        verify.files_checked += v.files_checked;
+        verify.bytes_hashed += v.bytes_hashed;
+        verify.seconds += v.seconds;
+        verify.mismatches.extend(v.mismatches.into_iter().map(|mut m| {
+            if mp != "/" {
+                m.path = format!("{}{}", mp.trim_end_matches('/'), m.path);
+            }
+            m
+        }));
+        check.close()?;
+    }
+
+    let labels = sum_labels(&filesystems);
+    let report = EnableReport {
+        input: opts.input.clone(),
+        output: opts.output.clone(),
+        format,
+        partition_table: table.kind,
+        root: root_report(&root),
+        mode: opts.mode,
+        hash: opts.hash,
+        policy: PolicyReport { path: policy::POLICY_PATH.into(), source: policy_source, changed: policy_changed },
+        cmdline,
+        fstab: fstab_report,
+        labels,
+        filesystems,
+        verify,
+        warnings,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let disk = Arc::try_unwrap(disk).map_err(|_| Error::Output {
+        path: opts.output.clone(),
+        message: "internal error: the image is still in use".into(),
+    })?;
+    disk.flush()?;
+    drop(disk);
+    if report.is_clean() {
+        staged.commit()?;
+    }
+    Ok(report)
+}
+
+fn load_policy(source: &PolicySource) -> Result<(Vec<u8>, String)> {
+    match source {
+        PolicySource::Default => Ok((policy::default_policy().into_bytes(), "default".into())),
+        PolicySource::File(path) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::Policy {
+                source_name: path.display().to_string(),
+                message: format!("cannot be read: {e}"),
+            })?;
+            let name = path.display().to_string();
+            Ok((policy::prepare(&bytes, &name)?, name))
+        }
+    }
+}
+
+fn install_policy(fs: &mut GuestFs, bytes: &[u8]) -> Result<bool> {
+    let path = policy::POLICY_PATH;
+    let mut changed = fs.write(path, bytes, 0o644)?;
+    let ino = fs.find(path)?.expect("just written");
+    let meta = fs.raw().metadata(ino).map_err(|e| fs.err(e))?;
+    if (meta.uid, meta.gid, meta.mode) != (0, 0, 0o644) {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0);
+        fs.raw_mut().set_owner_mode(ino, 0, 0, 0o644, now).map_err(|e| fs.err(e))?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+const DEFAULT_GRUB: &str = "/etc/default/grub";
+const DEFAULT_GRUB_D: &str = "/etc/default/grub.d";
+
+fn grub_error(path: &str, e: grub::GrubError) -> Error {
+    Error::Guest { path: path.into(), message: e.to_string() }
+}
+
+fn set_cmdline(
+    fs: &mut GuestFs,
+    boot_fs: Option<&mut GuestFs>,
+    opts: &EnableOptions,
+    root: &Partition,
+    warnings: &mut Vec<String>,
+) -> Result<CmdlineReport> {
+    // The grub defaults files, in the order grub-mkconfig sources them.
+    let mut paths: Vec<String> = Vec::new();
+    if fs.find(DEFAULT_GRUB)?.is_some() {
+        paths.push(DEFAULT_GRUB.into());
+    }
+    let mut dropins: Vec<String> = fs.list_dir(DEFAULT_GRUB_D)?.into_iter().filter(|n| n.ends_with(".cfg")).collect();
+    dropins.sort();
+    paths.extend(dropins.into_iter().map(|n| format!("{DEFAULT_GRUB_D}/{n}")));
+    let mut texts = Vec::new();
+    for p in &paths {
+        texts.push(fs.read_text(p)?.unwrap_or_default());
+    }
+    let files: Vec<(&str, &str)> = paths.iter().map(String::as_str).zip(texts.iter().map(String::as_str)).collect();
+    if files.is_empty() {
+        return Err(Error::Guest {
+            path: DEFAULT_GRUB.into(),
+            message: "not found (nor /etc/default/grub.d/*.cfg): the kernel command line is set through grub, and this image does not seem to boot with grub".into(),
+        });
+    }
+
+    // rootflags=i_version: only for kernels that still honour it, and only on ext4.
+    let boot_names: Vec<String> = match &boot_fs {
+        Some(b) => b.list_dir("/")?,
+        None => fs.list_dir("/boot")?,
+    };
+    let names: Vec<&str> = boot_names.iter().map(String::as_str).collect();
+    let kernels = kernel::releases_from_boot_listing(&names);
+    let newest = kernels.last();
+    let root_is_ext4 = root.fs_type == crate::partition::FsType::Ext4;
+    let (add_rootflags, rootflags_reason) = match (opts.rootflags_i_version, newest) {
+        _ if !root_is_ext4 => {
+            (false, format!("the root filesystem is {}, and i_version is an ext4 option", root.fs_type.name()))
+        }
+        (RootflagsIVersion::Force, _) => (true, "--rootflags-i-version".to_string()),
+        (RootflagsIVersion::Auto, Some(k)) if kernel::honours_rootflags_i_version(k) => {
+            (true, format!("kernel {} is older than 6.1: ext4 needs the i_version mount option", k.release))
+        }
+        (RootflagsIVersion::Auto, Some(k)) => {
+            (false, format!("kernel {} always enables i_version on ext4 (since 6.1) and ignores the option", k.release))
+        }
+        (RootflagsIVersion::Auto, None) => {
+            (false, "no kernel found in /boot; not adding it (use --rootflags-i-version to force)".to_string())
+        }
+    };
+    let mut set = vec![
+        ("ima_appraise".to_string(), opts.mode.kernel_name().to_string()),
+        ("ima_hash".to_string(), opts.hash.kernel_name().to_string()),
+    ];
+    if add_rootflags {
+        // Keep other rootflags the user has, adding i_version to them.
+        let existing = grub::effective_default(&files)
+            .map_err(|e| grub_error(DEFAULT_GRUB, e))?
+            .and_then(|(_, a)| grub::parse_cmdline_param(&a.value, "rootflags"));
+        let value = match existing {
+            Some(v) if v.split(',').any(|o| o == "i_version") => v,
+            Some(v) if !v.is_empty() => format!("{v},i_version"),
+            _ => "i_version".to_string(),
+        };
+        set.push(("rootflags".to_string(), value));
+    }
+    let change = CmdlineChange { set: set.clone(), remove: Vec::new() };
+    let mut files_changed = Vec::new();
+    for (path, text) in grub::edit_defaults(&files, &change).map_err(|e| grub_error(DEFAULT_GRUB, e))? {
+        fs.write(&path, text.as_bytes(), 0o644)?;
+        files_changed.push(path);
+    }
+
+    // The offline update-grub: the same change on the linux lines of the current grub.cfg.
+    let (cfg_fs, prefix): (&mut GuestFs, &str) = match boot_fs {
+        Some(b) => (b, "/boot"),
+        None => (fs, ""),
+    };
+    let mut grub_cfg = None;
+    let mut entries_changed = 0;
+    for candidate in ["/grub/grub.cfg", "/grub2/grub.cfg"] {
+        let inner = if prefix.is_empty() { format!("/boot{candidate}") } else { candidate.to_string() };
+        let Some(text) = cfg_fs.read_text(&inner)? else { continue };
+        let (new, n) = grub::edit_grub_cfg(&text, &change);
+        let shown = format!("{prefix}{inner}");
+        if new != text {
+            cfg_fs.write(&inner, new.as_bytes(), 0o644)?;
+            files_changed.push(shown.clone());
+        }
+        if n == 0 && !text.lines().any(|l| l.trim_start().starts_with("linux")) {
+            warnings.push(format!(
+                "{shown} has no linux lines: the new command line applies after the next update-grub in the guest"
+            ));
+        }
+        entries_changed += n;
+        grub_cfg = Some(shown);
+        break;
+    }
+    if grub_cfg.is_none() {
+        warnings.push(
+            "no /boot/grub/grub.cfg found: the new command line applies after the next update-grub in the guest".into(),
+        );
+    }
+    Ok(CmdlineReport {
+        set: set.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        rootflags_i_version: add_rootflags,
+        rootflags_reason,
+        files_changed,
+        grub_cfg,
+        grub_cfg_entries_changed: entries_changed,
+    })
+}
+
+fn edit_fstab(fs: &mut GuestFs, text: &str, iversion: bool) -> Result<FstabReport> {
+    if !iversion {
+        return Ok(FstabReport { iversion, changed_lines: Vec::new() });
+    }
+    let (new, changed_lines) = fstab::add_iversion(text);
+    if new != text {
+        fs.write("/etc/fstab", new.as_bytes(), 0o644)?;
+    }
+    Ok(FstabReport { iversion, changed_lines })
+}
+
+fn root_report(root: &RootChoice) -> RootReport {
+    RootReport {
+        partition: root.partition.number,
+        uuid: root.partition.fs_uuid.clone(),
+        label: root.partition.fs_label.clone(),
+        offset: root.partition.start,
+        reason: root.reason.clone(),
+    }
+}
+
+fn sum_labels(filesystems: &[FilesystemReport]) -> LabelSummary {
+    let mut total = LabelSummary::default();
+    for f in filesystems {
+        let l = &f.labels;
+        total.files_labelled += l.files_labelled;
+        total.files_unchanged += l.files_unchanged;
+        total.files_total += l.files_total;
+        total.hard_links += l.hard_links;
+        total.bytes_hashed += l.bytes_hashed;
+        total.seconds += l.seconds;
+        for (k, v) in &l.skipped {
+            *total.skipped.entry(k.clone()).or_default() += v;
+        }
+        total.cannot_label.extend(l.cannot_label.iter().cloned());
+    }
+    total
+}

@@ -1,0 +1,222 @@
+//! The guest's filesystems: a [`Partition`] of a [`DiskImage`] opened through libext2fs (the
+//! `ext2fs` crate), with errors that name the partition, and fast parallel-safe reads of file
+//! data straight from the disk.
+
+mod device;
+
+pub use device::PartitionDevice;
+
+use crate::disk::DiskImage;
+use crate::error::{Error, Result};
+use crate::partition::Partition;
+use ext2fs::{FileKind, FileLayout, Filesystem, Ino, NewInode, OpenMode};
+use std::sync::Arc;
+
+/// An ext2/3/4 filesystem of the guest.
+pub struct GuestFs {
+    fs: Filesystem,
+    disk: Arc<DiskImage>,
+    partition: Partition,
+    location: String,
+}
+
+impl GuestFs {
+    /// Opens the ext filesystem in `partition`.
+    pub fn open(disk: Arc<DiskImage>, partition: &Partition, mode: OpenMode) -> Result<GuestFs> {
+        let location = partition.describe();
+        let device = PartitionDevice::new(disk.clone(), partition.start, partition.size);
+        let fs = Filesystem::open(Box::new(device), mode)
+            .map_err(|source| Error::Filesystem { location: location.clone(), source })?;
+        Ok(GuestFs { fs, disk, partition: partition.clone(), location })
+    }
+
+    /// The partition this filesystem lives in.
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+
+    /// `partition 1 (ext4, ...)`, for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The libext2fs handle, for operations this wrapper does not cover.
+    pub fn raw(&self) -> &Filesystem {
+        &self.fs
+    }
+
+    /// Wraps an `ext2fs` error with this filesystem's location.
+    pub fn err(&self, source: ext2fs::Error) -> Error {
+        Error::Filesystem { location: self.location.clone(), source }
+    }
+
+    /// Resolves a path (following a final symlink); `None` if it does not exist.
+    pub fn find(&self, path: &str) -> Result<Option<Ino>> {
+        match self.fs.lookup_follow(path) {
+            Ok(ino) => Ok(Some(ino)),
+            Err(e) if e.code() == ext2fs::Code::NotFound => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Reads a whole file by path; `None` if it does not exist.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(ino) = self.find(path)? else { return Ok(None) };
+        let meta = self.fs.metadata(ino).map_err(|e| self.err(e))?;
+        if meta.kind != FileKind::Regular {
+            return Err(Error::Guest {
+                path: path.into(),
+                message: format!("is a {:?}, expected a regular file", meta.kind),
+            });
+        }
+        self.fs.read_file(ino).map(Some).map_err(|e| self.err(e))
+    }
+
+    /// Reads a text file; `None` if it does not exist.
+    pub fn read_text(&self, path: &str) -> Result<Option<String>> {
+        match self.read(path)? {
+            None => Ok(None),
+            Some(b) => String::from_utf8(b)
+                .map(Some)
+                .map_err(|_| Error::Guest { path: path.into(), message: "is not valid UTF-8 text".into() }),
+        }
+    }
+
+    /// Names in a directory (empty if the directory does not exist).
+    pub fn list_dir(&self, path: &str) -> Result<Vec<String>> {
+        let Some(ino) = self.find(path)? else { return Ok(Vec::new()) };
+        let entries = self.fs.read_dir(ino).map_err(|e| self.err(e))?;
+        Ok(entries.into_iter().map(|e| String::from_utf8_lossy(&e.name).into_owned()).collect())
+    }
+
+    /// Writes `data` to `path`: an existing file keeps its inode, owner, mode and extended
+    /// attributes; a new one is created with `mode` and root ownership. Missing parent
+    /// directories are created (0755, root). Returns true if and only if anything changed.
+    pub fn write(&mut self, path: &str, data: &[u8], mode: u16) -> Result<bool> {
+        let now = now();
+        if let Some(ino) = self.find(path)? {
+            if self.fs.read_file(ino).map_err(|e| self.err(e))? == data {
+                return Ok(false);
+            }
+            self.fs.write_file(ino, data, now).map_err(|e| self.err(e))?;
+            return Ok(true);
+        }
+        let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        self.mkdir_all(if parent.is_empty() { "/" } else { parent })?;
+        let new = NewInode { kind: FileKind::Regular, mode, uid: 0, gid: 0, time: now };
+        let ino = self.fs.create(path, new).map_err(|e| self.err(e))?;
+        self.fs.write_file(ino, data, now).map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Creates a directory and its missing parents (0755, owned by root).
+    pub fn mkdir_all(&mut self, path: &str) -> Result<()> {
+        let mut cur = String::new();
+        for part in path.split('/').filter(|s| !s.is_empty()) {
+            cur.push('/');
+            cur.push_str(part);
+            match self.find(&cur)? {
+                Some(ino) => {
+                    let kind = self.fs.metadata(ino).map_err(|e| self.err(e))?.kind;
+                    if kind != FileKind::Directory {
+                        return Err(Error::Guest {
+                            path: cur,
+                            message: format!("is a {kind:?}, expected a directory"),
+                        });
+                    }
+                }
+                None => {
+                    let new = NewInode { kind: FileKind::Directory, mode: 0o755, uid: 0, gid: 0, time: now() };
+                    self.fs.create(&cur, new).map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Mutable access to the libext2fs handle.
+    pub fn raw_mut(&mut self) -> &mut Filesystem {
+        &mut self.fs
+    }
+
+    /// A reader of file data that works without the libext2fs handle, so it can be used from
+    /// many threads at once.
+    pub fn data_reader(&self) -> DataReader {
+        DataReader { disk: self.disk.clone(), start: self.partition.start, size: self.partition.size }
+    }
+
+    /// Writes everything back and closes.
+    pub fn close(self) -> Result<()> {
+        let location = self.location;
+        self.fs.close().map_err(|source| Error::Filesystem { location, source })
+    }
+}
+
+/// Reads file contents from their [`FileLayout`] straight from the disk image (no libext2fs),
+/// so many threads can read at once. Holes and unwritten extents read as zeros, as the kernel
+/// would return them.
+#[derive(Clone)]
+pub struct DataReader {
+    disk: Arc<DiskImage>,
+    start: u64,
+    size: u64,
+}
+
+const READ_CHUNK: u64 = 1 << 20;
+
+impl DataReader {
+    /// Streams bytes `0..size` of the file to `sink`, in chunks of at most 1 MiB.
+    pub fn read(&self, layout: &FileLayout, buf: &mut Vec<u8>, mut sink: impl FnMut(&[u8])) -> Result<()> {
+        let (size, block_size, extents) = match layout {
+            FileLayout::Inline(bytes) => {
+                sink(bytes);
+                return Ok(());
+            }
+            FileLayout::Blocks { size, block_size, extents } => (*size, *block_size as u64, extents),
+        };
+        buf.resize(READ_CHUNK as usize, 0);
+        let mut pos = 0u64; // next file offset to emit
+        for e in extents {
+            let from = e.logical * block_size;
+            if from >= size {
+                break;
+            }
+            let to = ((e.logical + e.len) * block_size).min(size);
+            emit_zeros(from, &mut pos, buf, &mut sink);
+            if e.unwritten {
+                emit_zeros(to, &mut pos, buf, &mut sink);
+                continue;
+            }
+            let mut disk_off = e.physical * block_size + (pos - from);
+            while pos < to {
+                let n = (to - pos).min(READ_CHUNK) as usize;
+                if disk_off + n as u64 > self.size {
+                    return Err(Error::Image {
+                        path: self.disk.path().to_owned(),
+                        message: format!("a file's block at partition offset {disk_off} lies outside the partition; the filesystem is corrupt, run e2fsck"),
+                    });
+                }
+                self.disk.read_at(self.start + disk_off, &mut buf[..n])?;
+                sink(&buf[..n]);
+                pos += n as u64;
+                disk_off += n as u64;
+            }
+        }
+        emit_zeros(size, &mut pos, buf, &mut sink);
+        Ok(())
+    }
+}
+
+/// Feeds zeros for file bytes `pos..upto` (a hole or an unwritten extent).
+fn emit_zeros(upto: u64, pos: &mut u64, buf: &mut [u8], sink: &mut dyn FnMut(&[u8])) {
+    while *pos < upto {
+        let n = (upto - *pos).min(READ_CHUNK) as usize;
+        buf[..n].fill(0);
+        sink(&buf[..n]);
+        *pos += n as u64;
+    }
+}
+
+fn now() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+}

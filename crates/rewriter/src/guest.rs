@@ -1,0 +1,111 @@
+//! Finding the guest's root filesystem: the ext4 whose own `/etc/fstab` names it as `/`.
+
+use crate::disk::DiskImage;
+use crate::error::{Error, Result};
+use crate::fs::GuestFs;
+use crate::fstab::{self, DeviceSpec};
+use crate::partition::{Partition, PartitionTable};
+use ext2fs::OpenMode;
+use std::sync::Arc;
+
+/// The chosen root filesystem and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RootChoice {
+    /// The partition.
+    pub partition: Partition,
+    /// How it was chosen, for logs and the report: `fstab: LABEL=cloudimg-rootfs` or
+    /// `--root-partition 1`.
+    pub reason: String,
+}
+
+/// Returns true if and only if `spec` (from an fstab) designates `p`.
+pub fn spec_matches(spec: &DeviceSpec, p: &Partition) -> bool {
+    let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(b));
+    match spec {
+        DeviceSpec::Uuid(u) => eq(&p.fs_uuid, u),
+        DeviceSpec::Label(l) => p.fs_label.as_deref() == Some(l.as_str()),
+        DeviceSpec::PartUuid(u) => eq(&p.part_uuid, u),
+        DeviceSpec::PartLabel(l) => p.part_label.as_deref() == Some(l.as_str()),
+        DeviceSpec::Path(path) => match (fstab::partition_number_from_device_path(path), p.number) {
+            (Some(n), Some(m)) => n == m,
+            // `/dev/vda` (no number) names the whole disk: a bare filesystem.
+            (None, None) => path.starts_with("/dev/") && !path.starts_with("/dev/mapper/"),
+            _ => false,
+        },
+    }
+}
+
+/// Picks the root filesystem: `forced` (a partition number, 0 for a bare filesystem) wins;
+/// otherwise the one ext filesystem whose `/etc/fstab` `/` entry names itself.
+pub fn find_root(disk: &Arc<DiskImage>, table: &PartitionTable, forced: Option<u32>) -> Result<RootChoice> {
+    if let Some(n) = forced {
+        let p = table.partitions.iter().find(|p| p.number.unwrap_or(0) == n).ok_or_else(|| {
+            Error::Partition(format!("--root-partition {n}: no such partition. {}", listing(table, &[])))
+        })?;
+        if !p.fs_type.is_ext() {
+            return Err(Error::Partition(format!(
+                "--root-partition {n}: {} is not an ext2/3/4 filesystem; only ext4 roots can be labelled offline",
+                p.describe()
+            )));
+        }
+        return Ok(RootChoice { partition: p.clone(), reason: format!("--root-partition {n}") });
+    }
+    let mut notes: Vec<(u32, String)> = Vec::new();
+    let mut matches = Vec::new();
+    for p in table.partitions.iter().filter(|p| p.fs_type.is_ext()) {
+        let key = p.number.unwrap_or(0);
+        let fs = match GuestFs::open(disk.clone(), p, OpenMode::ReadOnly) {
+            Ok(fs) => fs,
+            Err(e) => {
+                notes.push((key, format!("cannot be opened: {e}")));
+                continue;
+            }
+        };
+        let text = match fs.read_text("/etc/fstab") {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                notes.push((key, "has no /etc/fstab".into()));
+                continue;
+            }
+            Err(e) => {
+                notes.push((key, format!("/etc/fstab unreadable: {e}")));
+                continue;
+            }
+        };
+        let entries = fstab::parse(&text);
+        match fstab::root_entry(&entries) {
+            None => notes.push((key, "its /etc/fstab has no / entry".into())),
+            Some(root) if spec_matches(&DeviceSpec::parse(&root.spec), p) => {
+                matches.push(RootChoice {
+                    partition: p.clone(),
+                    reason: format!("its /etc/fstab mounts {} on /", root.spec),
+                });
+            }
+            Some(root) => {
+                notes.push((key, format!("its /etc/fstab mounts {} on /, which is another filesystem", root.spec)))
+            }
+        }
+    }
+    match matches.len() {
+        1 => Ok(matches.pop().expect("one")),
+        0 => Err(Error::Partition(format!("no root filesystem found: no ext4 names itself as / in its own /etc/fstab. {} Choose one with --root-partition N.", listing(table, &notes)))),
+        _ => {
+            let which: Vec<String> = matches.iter().map(|m| m.partition.describe()).collect();
+            Err(Error::Partition(format!("several root filesystems found ({}); choose one with --root-partition N.", which.join("; "))))
+        }
+    }
+}
+
+fn listing(table: &PartitionTable, notes: &[(u32, String)]) -> String {
+    let mut out = format!("Found ({:?} partition table):", table.kind);
+    for p in &table.partitions {
+        out.push_str(&format!(" {}", p.describe()));
+        if let Some((_, note)) = notes.iter().find(|(n, _)| *n == p.number.unwrap_or(0)) {
+            out.push_str(&format!(" — {note}"));
+        }
+        out.push(';');
+    }
+    out.pop();
+    out.push('.');
+    out
+}
