@@ -1,1 +1,109 @@
-fn main() {}
+//! `cvm-image-rewriter`: the command line over the `cvm-rewriter` library.
+//!
+//! Exit status: 0 success, 1 the verification found problems, 2 any other error. Reports go to
+//! stdout (`--json`) or a file (`--report`); the human summary and diagnostics go to stderr.
+#![forbid(unsafe_code)]
+
+mod args;
+mod progress;
+mod summary;
+
+use anyhow::Context;
+use args::{Cli, Command, EnableArgs, Hash, ImaCommand, Mode, PolicyCommand};
+use clap::Parser;
+use cvm_rewriter::enable::{self, EnableOptions, PolicySource, RootflagsIVersion};
+use cvm_rewriter::ima::{policy, AppraiseMode, HashAlgo};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cvm-image-rewriter: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CVM_REWRITER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},imago=warn")));
+    let indicatif_layer = tracing_indicatif::IndicatifLayer::new();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(indicatif_layer.get_stderr_writer())
+                .with_target(false)
+                .without_time(),
+        )
+        .with(indicatif_layer)
+        .init();
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Ima(ImaCommand::Enable(args)) => enable_cmd(args, cli.quiet),
+        Command::Ima(ImaCommand::Policy(PolicyCommand::Default)) => {
+            std::io::stdout().write_all(policy::default_policy().as_bytes()).context("writing to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn enable_cmd(args: &EnableArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let opts = EnableOptions {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        policy: args.policy.clone().map_or(PolicySource::Default, PolicySource::File),
+        mode: match args.mode {
+            Mode::Enforce => AppraiseMode::Enforce,
+            Mode::Log => AppraiseMode::Log,
+            Mode::Fix => AppraiseMode::Fix,
+        },
+        hash: match args.hash {
+            Hash::Sha256 => HashAlgo::Sha256,
+            Hash::Sha384 => HashAlgo::Sha384,
+            Hash::Sha512 => HashAlgo::Sha512,
+            Hash::Sha1 => HashAlgo::Sha1,
+            Hash::Sm3 => HashAlgo::Sm3,
+        },
+        iversion: !args.no_iversion,
+        rootflags_i_version: if args.rootflags_i_version { RootflagsIVersion::Force } else { RootflagsIVersion::Auto },
+        root_partition: args.root_partition,
+    };
+    if !args.input.exists() {
+        anyhow::bail!("input image {} does not exist", args.input.display());
+    }
+    let bars = progress::Bars::new(!quiet && std::io::stderr().is_terminal());
+    let report = enable::enable(&opts, &bars)
+        .with_context(|| format!("ima enable: {} -> {}", args.input.display(), args.output.display()))?;
+    let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
+    if let Some(path) = &args.report {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    if args.json {
+        println!("{json}");
+    }
+    if !quiet {
+        eprint!("{}", summary::render(&report));
+    }
+    if report.is_clean() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprint!("{}", summary::render_problems(&report));
+        Ok(ExitCode::from(1))
+    }
+}

@@ -1,0 +1,115 @@
+//! The command line as given (clap derive). Validation that needs no I/O happens here; the rest
+//! in `main.rs` when the options are turned into library calls.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Make a Linux guest disk image ready for confidential VMs.
+#[derive(Debug, Parser)]
+#[command(name = "cvm-image-rewriter", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v: steps, -vv: details).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// No progress bars and no summary; errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// IMA appraisal: label files offline, install a policy, set the kernel command line.
+    #[command(subcommand)]
+    Ima(ImaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImaCommand {
+    /// Enable IMA appraisal in a guest image, offline.
+    ///
+    /// Copies IN to OUT (same format), then inside OUT's root ext4: installs the IMA policy at
+    /// /etc/ima/ima-policy, sets ima_appraise= and ima_hash= in GRUB_CMDLINE_LINUX_DEFAULT and
+    /// in the current /boot/grub/grub.cfg, adds iversion to ext4 lines of /etc/fstab, writes
+    /// security.ima on every root-owned regular file, and re-reads every label to verify it.
+    /// OUT appears only when all of this succeeded; IN is never modified.
+    #[command(after_help = "\
+Examples:
+  cvm-image-rewriter ima enable -i debian-12.qcow2 -o debian-12-ima.qcow2
+  cvm-image-rewriter ima enable -i jammy.img -o jammy-ima.img --hash sha384 --mode log
+  cvm-image-rewriter ima enable -i in.qcow2 -o out.qcow2 --policy my-policy --report report.json
+
+Exit status: 0 success, 1 the verification found wrong or missing labels (no output
+written), 2 any other error (no output written).")]
+    Enable(EnableArgs),
+    /// Print the embedded default IMA policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the default policy `ima enable` installs when --policy is not given.
+    #[command(after_help = "Example:\n  cvm-image-rewriter ima policy default > my-policy && $EDITOR my-policy")]
+    Default,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnableArgs {
+    /// Input disk image (qcow2 or raw: GPT, MBR or a bare ext4). Never modified.
+    #[arg(short, long, value_name = "IN")]
+    pub input: PathBuf,
+    /// Output disk image, same format as the input. Written only on success.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// IMA policy file to install (default: `cvm-image-rewriter ima policy default`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Appraisal mode for the next boot (ima_appraise=).
+    #[arg(long, value_enum, default_value_t = Mode::Enforce)]
+    pub mode: Mode,
+    /// Hash algorithm for the labels and ima_hash=.
+    #[arg(long, value_enum, default_value_t = Hash::Sha256)]
+    pub hash: Hash,
+    /// Do not add `iversion` to the ext4 lines of /etc/fstab.
+    #[arg(long)]
+    pub no_iversion: bool,
+    /// Add rootflags=i_version even if the image's kernel is 6.1 or newer (which ignores it).
+    #[arg(long)]
+    pub rootflags_i_version: bool,
+    /// The root filesystem's partition number (0 for a disk without a partition table),
+    /// instead of finding it through each filesystem's /etc/fstab.
+    #[arg(long, value_name = "N")]
+    pub root_partition: Option<u32>,
+    /// Write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// Deny files whose label is missing or wrong.
+    Enforce,
+    /// Allow, but log appraisal failures.
+    Log,
+    /// Allow and let the kernel rewrite labels (ignored under Secure Boot).
+    Fix,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Hash {
+    /// SHA-256 (labels 04 04 <32 bytes>).
+    Sha256,
+    /// SHA-384 (04 05 <48 bytes>).
+    Sha384,
+    /// SHA-512 (04 06 <64 bytes>).
+    Sha512,
+    /// SHA-1 (01 <20 bytes>), legacy.
+    Sha1,
+    /// SM3 (04 11 <32 bytes>).
+    Sm3,
+}
