@@ -181,6 +181,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     tracing::info!("root filesystem: {} ({})", root.partition.describe(), root.reason);
     drop(input);
 
+    tracing::info!("copying {} to a temporary file beside {}", opts.input.display(), opts.output.display());
     let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
     let disk = Arc::new(DiskImage::open(staged.path(), true)?);
     let mut warnings = Vec::new();
@@ -218,11 +219,13 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     }
 
     let policy_changed = install_policy(&mut fs, &policy_bytes)?;
+    tracing::info!("policy {}: {}", policy::POLICY_PATH, if policy_changed { "written" } else { "already in place" });
     let mut boot_fs = match extra.iter().find(|(mp, _)| mp == "/boot") {
         Some((_, p)) => Some(GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?),
         None => None,
     };
     let cmdline = set_cmdline(&mut fs, boot_fs.as_mut(), opts, &root.partition, &mut warnings)?;
+    tracing::info!("kernel command line: {} ({})", cmdline.set.join(" "), cmdline.rootflags_reason);
     let fstab_report = edit_fstab(&mut fs, &fstab_text, opts.iversion)?;
 
     let mut filesystems = Vec::new();
@@ -247,6 +250,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     fs.close()?;
     disk.flush()?;
 
+    tracing::info!("labels written; verifying every label on a fresh read");
     // Verify on freshly opened filesystems: nothing cached from the writing pass.
     let mut verify = VerifySummary::default();
     let mut all: Vec<(String, Partition)> = vec![("/".into(), root.partition.clone())];

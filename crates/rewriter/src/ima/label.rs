@@ -135,9 +135,15 @@ fn collect(fs: &GuestFs, selection: Selection, summary: &mut LabelSummary) -> Re
 }
 
 /// Hashes every target on all cores; returns the digests in target order.
-fn hash_all(reader: &DataReader, targets: &[Target], algo: HashAlgo, progress: &dyn Progress) -> Result<Vec<Vec<u8>>> {
+fn hash_all(
+    reader: &DataReader,
+    targets: &[Target],
+    algo: HashAlgo,
+    step: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<u8>>> {
     let total: u64 = targets.iter().map(|t| t.size).sum();
-    progress.start("hash", total);
+    progress.start(step, total);
     let digests = targets
         .par_iter()
         .map_init(Vec::new, |buf, t| {
@@ -158,7 +164,7 @@ pub fn label(fs: &mut GuestFs, algo: HashAlgo, selection: Selection, progress: &
     let started = Instant::now();
     let mut summary = LabelSummary::default();
     let targets = collect(fs, selection, &mut summary)?;
-    let digests = hash_all(&fs.data_reader(), &targets, algo, progress)?;
+    let digests = hash_all(&fs.data_reader(), &targets, algo, "hash", progress)?;
     progress.start("label", targets.len() as u64);
     for (t, digest) in targets.iter().zip(&digests) {
         let value = algo.xattr_value(digest);
@@ -182,7 +188,7 @@ pub fn verify(fs: &GuestFs, algo: HashAlgo, selection: Selection, progress: &dyn
     let started = Instant::now();
     let mut scratch = LabelSummary::default();
     let targets = collect(fs, selection, &mut scratch)?;
-    let digests = hash_all(&fs.data_reader(), &targets, algo, progress)?;
+    let digests = hash_all(&fs.data_reader(), &targets, algo, "verify", progress)?;
     let mut out = VerifySummary::default();
     for (t, digest) in targets.iter().zip(&digests) {
         let expected = algo.xattr_value(digest);
