@@ -42,6 +42,7 @@ pub struct Error {
     code: Code,
     raw: i64,
     message: String,
+    device: bool,
 }
 
 /// Result of the safe layer.
@@ -56,18 +57,19 @@ impl Error {
         // (com_err formats unknown codes into a static buffer); the error tables are registered in
         // `Filesystem::open` before any call can fail.
         let text = unsafe { CStr::from_ptr(sys::error_message(raw)) }.to_string_lossy().into_owned();
-        let message = match io_cause {
-            Some(cause) if code == Code::Io || code == Code::NoSpace => format!("{text}: {cause}"),
-            _ => text,
+        // When the block device itself failed, its own message says more than libext2fs' code.
+        let (message, device) = match io_cause {
+            Some(cause) if code == Code::Io || code == Code::NoSpace => (format!("the underlying image failed: {cause}"), true),
+            _ => (text, false),
         };
         #[allow(clippy::useless_conversion)] // errcode_t is c_long: i64 here, i32 elsewhere
         let raw: i64 = raw.into();
-        Error { op: op.into(), code, raw, message }
+        Error { op: op.into(), code, raw, message, device }
     }
 
     /// Builds an error that did not come from a libext2fs return code.
     pub(crate) fn new(op: impl Into<String>, code: Code, message: impl Into<String>) -> Error {
-        Error { op: op.into(), code, raw: 0, message: message.into() }
+        Error { op: op.into(), code, raw: 0, message: message.into(), device: false }
     }
 
     /// Builds an error for a condition found by the caller (e.g. a missing feature).
@@ -83,6 +85,12 @@ impl Error {
     /// The raw libext2fs `errcode_t` (0 when the error did not come from libext2fs).
     pub fn raw_code(&self) -> i64 {
         self.raw
+    }
+
+    /// Returns true if and only if the failure came from the block device (the image file on
+    /// the host), not from the filesystem's own state.
+    pub fn is_device_error(&self) -> bool {
+        self.device
     }
 
     /// The operation that failed, e.g. `read /etc/fstab`.
@@ -159,6 +167,7 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("read /etc/fstab: "), "{text}");
         assert!(text.ends_with(": disk full"), "{text}");
+        assert!(e.is_device_error());
         let e = Error::from_errcode("lookup /x", sys::EXT2_ET_FILE_NOT_FOUND as sys::errcode_t, Some("ignored".into()));
         assert_eq!(e.code(), Code::NotFound);
         assert!(!e.to_string().contains("ignored"));

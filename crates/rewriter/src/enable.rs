@@ -189,7 +189,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     if !fs.raw().superblock().has_xattrs {
         return Err(Error::Filesystem {
             location: fs.location().to_string(),
-            source: ext2fs::Error::new_public("check features", ext2fs::Code::NoXattrSupport, "the filesystem has no ext_attr feature, so it cannot hold IMA labels; enable it with `tune2fs -O ext_attr`"),
+            cause: ext2fs::Error::new_public("check features", ext2fs::Code::NoXattrSupport, "the filesystem has no ext_attr feature, so it cannot hold IMA labels; enable it with `tune2fs -O ext_attr`"),
         });
     }
 

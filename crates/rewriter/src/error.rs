@@ -17,27 +17,25 @@ pub enum Error {
         message: String,
     },
     /// Reading or writing the image file failed.
-    #[error("{path}: {op}: {source}")]
+    #[error("{path}: {op}: {cause}")]
     ImageIo {
         /// The image file.
         path: PathBuf,
         /// What we were doing.
         op: String,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The partition table is unreadable, or no root filesystem could be chosen.
     #[error("{0}")]
     Partition(String),
     /// A filesystem operation failed.
-    #[error("{location}: {source}")]
+    #[error("{location}: {cause}")]
     Filesystem {
         /// Which filesystem, e.g. `partition 1 (ext4, LABEL=cloudimg-rootfs)`.
         location: String,
         /// The libext2fs failure.
-        #[source]
-        source: ext2fs::Error,
+        cause: ext2fs::Error,
     },
     /// A file inside the guest has content we cannot work with.
     #[error("{path} in the image: {message}")]
@@ -62,15 +60,6 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong and what to do.
         message: String,
-    },
-    /// Anything reading host files given on the command line.
-    #[error("{path}: {source}")]
-    HostFile {
-        /// The host path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
     },
 }
 

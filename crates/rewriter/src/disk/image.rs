@@ -38,7 +38,7 @@ impl DiskImage {
                 let r = Raw::<ImagoFile>::builder_path(path)
                     .write(writable)
                     .open(PermissiveImplicitOpenGate::default())
-                    .map_err(|e| Error::ImageIo { path: path.to_owned(), op: "open".into(), source: e })?;
+                    .map_err(|e| Error::ImageIo { path: path.to_owned(), op: "open".into(), cause: e })?;
                 FormatAccess::new(r)
             }
         };
@@ -71,7 +71,7 @@ impl DiskImage {
             _ => Err(Error::ImageIo {
                 path: self.path.clone(),
                 op: format!("{op} {len} bytes at offset {offset}"),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     format!("beyond the end of the {} byte disk", self.size()),
                 ),
@@ -86,7 +86,7 @@ impl DiskImage {
         self.access.read(buf, offset).map_err(|e| Error::ImageIo {
             path: self.path.clone(),
             op: format!("read {len} bytes at offset {offset}"),
-            source: e,
+            cause: e,
         })
     }
 
@@ -102,13 +102,13 @@ impl DiskImage {
         self.access.write(buf, offset).map_err(|e| Error::ImageIo {
             path: self.path.clone(),
             op: format!("write {} bytes at offset {offset}", buf.len()),
-            source: e,
+            cause: e,
         })
     }
 
     /// Writes metadata and data back to the file and syncs it.
     pub fn flush(&self) -> Result<()> {
-        let io = |op: &str, e| Error::ImageIo { path: self.path.clone(), op: op.into(), source: e };
+        let io = |op: &str, e| Error::ImageIo { path: self.path.clone(), op: op.into(), cause: e };
         self.access.flush().map_err(|e| io("flush", e))?;
         if self.writable {
             self.access.sync().map_err(|e| io("sync", e))?;

@@ -62,7 +62,7 @@ impl StagedOutput {
         let in_meta = std::fs::metadata(input).map_err(|e| Error::ImageIo {
             path: input.to_owned(),
             op: "stat".into(),
-            source: e,
+            cause: e,
         })?;
         if let Ok(out_meta) = std::fs::metadata(output) {
             if out_meta.dev() == in_meta.dev() && out_meta.ino() == in_meta.ino() {
@@ -79,7 +79,7 @@ impl StagedOutput {
             .map_err(|e| out_err(output, io_message(&e, &format!("creating a temporary file in {}", dir.display()))))?;
         let (file, temp) = temp.into_parts();
         let src =
-            File::open(input).map_err(|e| Error::ImageIo { path: input.to_owned(), op: "open".into(), source: e })?;
+            File::open(input).map_err(|e| Error::ImageIo { path: input.to_owned(), op: "open".into(), cause: e })?;
         sparse_copy(&src, input, &file, output, in_meta.len(), progress)?;
         if let Some(h) = qcow2 {
             repoint_relative_backing(&file, h, input, &dir, output)?;
@@ -138,7 +138,7 @@ fn sparse_copy(
         src.read_exact_at(&mut buf[..n], off).map_err(|e| Error::ImageIo {
             path: src_path.to_owned(),
             op: format!("read at offset {off}"),
-            source: e,
+            cause: e,
         })?;
         if buf[..n].iter().any(|&b| b != 0) {
             dst.write_all_at(&buf[..n], off)

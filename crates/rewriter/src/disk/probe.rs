@@ -69,15 +69,15 @@ fn read_exact(file: &File, path: &Path, buf: &mut [u8], at: u64, what: &str) -> 
                 format!("the file ends before its {what} (truncated?); the image cannot be used, get an intact copy"),
             )
         } else {
-            Error::ImageIo { path: path.to_owned(), op: format!("read {what}"), source: e }
+            Error::ImageIo { path: path.to_owned(), op: format!("read {what}"), cause: e }
         }
     })
 }
 
 /// Looks at the start of `path` and says which format it is, refusing what we cannot handle.
 pub fn probe(path: &Path) -> Result<(ImageFormat, Option<Qcow2Header>)> {
-    let file = File::open(path).map_err(|e| Error::ImageIo { path: path.to_owned(), op: "open".into(), source: e })?;
-    let meta = file.metadata().map_err(|e| Error::ImageIo { path: path.to_owned(), op: "stat".into(), source: e })?;
+    let file = File::open(path).map_err(|e| Error::ImageIo { path: path.to_owned(), op: "open".into(), cause: e })?;
+    let meta = file.metadata().map_err(|e| Error::ImageIo { path: path.to_owned(), op: "stat".into(), cause: e })?;
     if !meta.is_file() {
         return Err(refuse(path, "not a regular file; give a qcow2 or raw disk image file".into()));
     }

@@ -76,7 +76,7 @@ impl ext2fs::BlockDevice for PartitionDevice {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
         self.check(offset, buf.len())?;
         self.disk.write_at(self.start + offset, buf).map_err(|e| match e {
-            crate::Error::ImageIo { source, .. } => source,
+            crate::Error::ImageIo { cause, .. } => cause,
             other => io::Error::other(other),
         })?;
         // Keep cached chunks coherent with what was just written.

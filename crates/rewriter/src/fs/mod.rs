@@ -26,7 +26,7 @@ impl GuestFs {
         let location = partition.describe();
         let device = PartitionDevice::new(disk.clone(), partition.start, partition.size);
         let fs = Filesystem::open(Box::new(device), mode)
-            .map_err(|source| Error::Filesystem { location: location.clone(), source })?;
+            .map_err(|cause| Error::Filesystem { location: location.clone(), cause })?;
         Ok(GuestFs { fs, disk, partition: partition.clone(), location })
     }
 
@@ -47,7 +47,15 @@ impl GuestFs {
 
     /// Wraps an `ext2fs` error with this filesystem's location.
     pub fn err(&self, source: ext2fs::Error) -> Error {
-        Error::Filesystem { location: self.location.clone(), source }
+        let mut location = self.location.clone();
+        if source.code() == ext2fs::Code::NoSpace {
+            location = if source.is_device_error() {
+                format!("the disk holding the output is full (while changing {location}); free space there or write the output elsewhere with -o")
+            } else {
+                format!("the guest filesystem in {location} is full; grow it first (qemu-img resize, then grow the partition and resize2fs)")
+            };
+        }
+        Error::Filesystem { location, cause: source }
     }
 
     /// Resolves a path (following a final symlink); `None` if it does not exist.
@@ -148,7 +156,7 @@ impl GuestFs {
     /// Writes everything back and closes.
     pub fn close(self) -> Result<()> {
         let location = self.location;
-        self.fs.close().map_err(|source| Error::Filesystem { location, source })
+        self.fs.close().map_err(|cause| Error::Filesystem { location, cause })
     }
 }
 
