@@ -150,7 +150,8 @@ impl GuestFs {
     /// A reader of file data that works without the libext2fs handle, so it can be used from
     /// many threads at once.
     pub fn data_reader(&self) -> DataReader {
-        DataReader { disk: self.disk.clone(), start: self.partition.start, size: self.partition.size }
+        let cluster = self.disk.qcow2_header().map(|h| 1u64 << h.cluster_bits);
+        DataReader { disk: self.disk.clone(), start: self.partition.start, size: self.partition.size, cluster }
     }
 
     /// Writes everything back and closes.
@@ -168,13 +169,24 @@ pub struct DataReader {
     disk: Arc<DiskImage>,
     start: u64,
     size: u64,
+    /// qcow2 cluster size: small reads go through a per-thread cluster cache (see [`ReadScratch`]).
+    cluster: Option<u64>,
 }
 
 const READ_CHUNK: u64 = 1 << 20;
 
+/// Per-thread buffers for [`DataReader::read`]. Reading a small file out of a compressed qcow2
+/// cluster inflates the whole cluster; files are read in disk order, so neighbours usually share
+/// it. Keeping the last cluster read saves inflating it again for each of them.
+#[derive(Default)]
+pub struct ReadScratch {
+    buf: Vec<u8>,
+    cluster: Option<(u64, Vec<u8>)>,
+}
+
 impl DataReader {
     /// Streams bytes `0..size` of the file to `sink`, in chunks of at most 1 MiB.
-    pub fn read(&self, layout: &FileLayout, buf: &mut Vec<u8>, mut sink: impl FnMut(&[u8])) -> Result<()> {
+    pub fn read(&self, layout: &FileLayout, scratch: &mut ReadScratch, mut sink: impl FnMut(&[u8])) -> Result<()> {
         let (size, block_size, extents) = match layout {
             FileLayout::Inline(bytes) => {
                 sink(bytes);
@@ -182,7 +194,7 @@ impl DataReader {
             }
             FileLayout::Blocks { size, block_size, extents } => (*size, *block_size as u64, extents),
         };
-        buf.resize(READ_CHUNK as usize, 0);
+        scratch.buf.resize(READ_CHUNK as usize, 0);
         let mut pos = 0u64; // next file offset to emit
         for e in extents {
             let from = e.logical * block_size;
@@ -190,9 +202,9 @@ impl DataReader {
                 break;
             }
             let to = ((e.logical + e.len) * block_size).min(size);
-            emit_zeros(from, &mut pos, buf, &mut sink);
+            emit_zeros(from, &mut pos, &mut scratch.buf, &mut sink);
             if e.unwritten {
-                emit_zeros(to, &mut pos, buf, &mut sink);
+                emit_zeros(to, &mut pos, &mut scratch.buf, &mut sink);
                 continue;
             }
             let mut disk_off = e.physical * block_size + (pos - from);
@@ -204,13 +216,39 @@ impl DataReader {
                         message: format!("a file's block at partition offset {disk_off} lies outside the partition; the filesystem is corrupt, run e2fsck"),
                     });
                 }
-                self.disk.read_at(self.start + disk_off, &mut buf[..n])?;
-                sink(&buf[..n]);
+                self.read_piece(self.start + disk_off, n, scratch)?;
+                sink(&scratch.buf[..n]);
                 pos += n as u64;
                 disk_off += n as u64;
             }
         }
-        emit_zeros(size, &mut pos, buf, &mut sink);
+        emit_zeros(size, &mut pos, &mut scratch.buf, &mut sink);
+        Ok(())
+    }
+
+    /// Fills `scratch.buf[..n]` with the disk bytes at `abs`, through the cluster cache when
+    /// the piece is smaller than a cluster.
+    fn read_piece(&self, abs: u64, n: usize, scratch: &mut ReadScratch) -> Result<()> {
+        let Some(cluster) = self.cluster.filter(|c| (n as u64) < *c) else {
+            return self.disk.read_at(abs, &mut scratch.buf[..n]);
+        };
+        let mut done = 0usize;
+        while done < n {
+            let at = abs + done as u64;
+            let base = at - at % cluster;
+            if scratch.cluster.as_ref().map(|(b, _)| *b) != Some(base) {
+                let len = cluster.min(self.disk.size() - base) as usize;
+                let mut data = scratch.cluster.take().map(|(_, d)| d).unwrap_or_default();
+                data.resize(len, 0);
+                self.disk.read_at(base, &mut data)?;
+                scratch.cluster = Some((base, data));
+            }
+            let (_, data) = scratch.cluster.as_ref().expect("filled above");
+            let within = (at - base) as usize;
+            let take = (data.len() - within).min(n - done);
+            scratch.buf[done..done + take].copy_from_slice(&data[within..within + take]);
+            done += take;
+        }
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 
 use super::algo::{hex, HashAlgo};
 use crate::error::Result;
-use crate::fs::{DataReader, GuestFs};
+use crate::fs::{DataReader, GuestFs, ReadScratch};
 use crate::progress::Progress;
 use ext2fs::{FileKind, FileLayout, Ino};
 use rayon::prelude::*;
@@ -146,9 +146,9 @@ fn hash_all(
     progress.start(step, total);
     let digests = targets
         .par_iter()
-        .map_init(Vec::new, |buf, t| {
+        .map_init(ReadScratch::default, |scratch, t| {
             let mut h = algo.hasher();
-            reader.read(&t.layout, buf, |chunk| {
+            reader.read(&t.layout, scratch, |chunk| {
                 h.update(chunk);
                 progress.advance(chunk.len() as u64);
             })?;
