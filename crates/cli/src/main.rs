@@ -9,7 +9,7 @@ mod progress;
 mod summary;
 
 use anyhow::Context;
-use args::{Cli, Command, EnableArgs, Hash, ImaCommand, Mode, PolicyCommand};
+use args::{AccelArg, BootCheckArgs, Cli, Command, EnableArgs, Hash, ImaCommand, Mode, PolicyCommand};
 use clap::Parser;
 use cvm_rewriter::enable::{self, EnableOptions, PolicySource, RootflagsIVersion};
 use cvm_rewriter::ima::{policy, AppraiseMode, HashAlgo};
@@ -55,6 +55,7 @@ fn init_logging(verbose: u8, quiet: bool) {
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Ima(ImaCommand::Enable(args)) => enable_cmd(args, cli.quiet),
+        Command::BootCheck(args) => boot_check_cmd(args, cli.verbose > 0, cli.quiet),
         Command::Ima(ImaCommand::Policy(PolicyCommand::Default)) => {
             std::io::stdout().write_all(policy::default_policy().as_bytes()).context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
@@ -106,4 +107,33 @@ fn enable_cmd(args: &EnableArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         eprint!("{}", summary::render_problems(&report));
         Ok(ExitCode::from(1))
     }
+}
+
+fn boot_check_cmd(args: &BootCheckArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode> {
+    use cvm_rewriter::bootcheck::{boot_check, BootCheckOptions};
+    use cvm_rewriter::qemu::Accel;
+    let opts = BootCheckOptions {
+        image: args.image.clone(),
+        accel: match args.accel {
+            AccelArg::Auto => Accel::Auto,
+            AccelArg::Kvm => Accel::Kvm,
+            AccelArg::Tcg => Accel::Tcg,
+        },
+        timeout: args.timeout,
+        keep_logs: args.keep_logs.clone(),
+        stream,
+        memory_mib: args.memory,
+        cpus: args.cpus,
+    };
+    if !quiet {
+        eprintln!("cvm-image-rewriter: booting {} (deadline {} s)...", args.image.display(), args.timeout.as_secs());
+    }
+    let report = boot_check(&opts).with_context(|| format!("boot-check {}", args.image.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
+    }
+    if !quiet {
+        eprint!("{}", summary::render_boot_check(&report));
+    }
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -106,3 +106,27 @@ pub fn render_problems(r: &EnableReport) -> String {
     }
     s
 }
+
+/// The boot-check summary.
+pub fn render_boot_check(r: &cvm_rewriter::bootcheck::BootCheckReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "cvm-image-rewriter: boot-check {}: {}", r.image.display(), if r.passed { "PASSED" } else { "FAILED" });
+    for c in &r.checks {
+        let _ = writeln!(s, "  {} {:<14} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+    }
+    if let Some(c) = &r.cmdline {
+        let _ = writeln!(s, "  cmdline    {c}");
+    }
+    let _ = writeln!(
+        s,
+        "  ima        appraise={}, custom policy loaded: {}, {} measurements",
+        r.ima_appraise.as_deref().unwrap_or("?"),
+        r.policy_loaded.map_or("?".to_string(), |b| b.to_string()),
+        r.measurements.map_or("?".to_string(), |m| m.to_string())
+    );
+    for d in r.denials.iter().take(50) {
+        let _ = writeln!(s, "  denied     {} (cause={}, comm={})", d.path, d.cause, d.comm);
+    }
+    let _ = writeln!(s, "  logs       {} {}", r.boot.serial_log.display(), r.boot.hvc_log.display());
+    s
+}

@@ -53,6 +53,9 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// Running QEMU failed (missing binary or firmware, cannot start).
+    #[error("{0}")]
+    Qemu(String),
     /// The output file cannot be written.
     #[error("output {path}: {message}")]
     Output {

@@ -10,6 +10,8 @@
 //! - [`enable`]: the `ima enable` pipeline that ties them together for the CLI.
 #![forbid(unsafe_code)]
 
+pub mod bootcheck;
+pub mod cloudinit;
 pub mod disk;
 pub mod enable;
 mod error;
@@ -21,5 +23,6 @@ pub mod ima;
 pub mod kernel;
 pub mod partition;
 pub mod progress;
+pub mod qemu;
 
 pub use error::{Error, Result};

@@ -85,6 +85,18 @@ impl HashAlgo {
         }
     }
 
+    /// The algorithm of an existing `security.ima` hash label, as the kernel's
+    /// `ima_get_hash_algo` reads it (`0x01`: by length; `0x04`: the algorithm byte).
+    pub fn of_label(value: &[u8]) -> Option<HashAlgo> {
+        match value {
+            [IMA_XATTR_DIGEST, rest @ ..] if rest.len() == 20 => Some(HashAlgo::Sha1),
+            [IMA_XATTR_DIGEST_NG, id, rest @ ..] => {
+                HashAlgo::ALL.into_iter().find(|a| a.kernel_id() == *id && a.digest_len() == rest.len())
+            }
+            _ => None,
+        }
+    }
+
     /// The `security.ima` value for `digest`, byte for byte as the kernel writes it.
     pub fn xattr_value(self, digest: &[u8]) -> Vec<u8> {
         debug_assert_eq!(digest.len(), self.digest_len());
@@ -178,6 +190,7 @@ mod tests {
             }
             assert_eq!(&v[v.len() - d.len()..], &d[..]);
             assert_eq!(HashAlgo::from_name(a.kernel_name()), Some(a));
+            assert_eq!(HashAlgo::of_label(&v), Some(a));
         }
         assert_eq!(HashAlgo::Sha256.xattr_value(&[0; 32]).len(), 34);
         assert_eq!(HashAlgo::Sha384.xattr_value(&[0; 48]).len(), 50);

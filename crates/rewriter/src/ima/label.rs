@@ -183,6 +183,19 @@ pub fn label(fs: &mut GuestFs, algo: HashAlgo, selection: Selection, progress: &
     Ok(summary)
 }
 
+/// Labels one file with the digest of its current content (read through libext2fs).
+pub fn label_file(fs: &mut GuestFs, ino: Ino, algo: HashAlgo) -> Result<()> {
+    let mut h = algo.hasher();
+    fs.raw()
+        .read_file_with(ino, |chunk| {
+            h.update(chunk);
+            Ok(())
+        })
+        .map_err(|e| fs.err(e))?;
+    let value = algo.xattr_value(&h.finish());
+    fs.raw_mut().set_xattr(ino, XATTR_NAME, &value).map_err(|e| fs.err(e))
+}
+
 /// Re-reads every selected file and its label and reports each one that does not match.
 pub fn verify(fs: &GuestFs, algo: HashAlgo, selection: Selection, progress: &dyn Progress) -> Result<VerifySummary> {
     let started = Instant::now();

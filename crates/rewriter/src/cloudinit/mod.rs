@@ -1,0 +1,6 @@
+//! cloud-init's NoCloud data source: the seed (user-data, meta-data) on a `cidata` vfat image
+//! or as files for `/var/lib/cloud/seed/nocloud/` inside the guest.
+
+mod seed;
+
+pub use seed::{unique_instance_id, Seed};
