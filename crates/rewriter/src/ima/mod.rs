@@ -4,6 +4,7 @@
 pub mod algo;
 pub mod label;
 pub mod policy;
+pub mod policy_lang;
 
 pub use algo::HashAlgo;
 
