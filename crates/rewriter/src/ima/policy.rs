@@ -81,6 +81,17 @@ pub fn prepare(text: &[u8], source_name: &str) -> Result<Vec<u8>> {
             )));
         }
     }
+    // The kernel rejects the whole policy for one bad token (and systemd then stops the boot):
+    // check every line against its grammar before the image is written.
+    if let Err(errors) = super::policy_lang::parse(text) {
+        let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        let n = errors.len();
+        return Err(err(format!(
+            "the kernel would reject it ({n} error{}):\n{}",
+            if n == 1 { "" } else { "s" },
+            list.join("\n")
+        )));
+    }
     let mut out = text.as_bytes().to_vec();
     if !out.ends_with(b"\n") {
         out.push(b'\n');
@@ -110,6 +121,13 @@ mod tests {
             let e = prepare(bad, "p.txt").unwrap_err().to_string();
             assert!(e.starts_with("IMA policy p.txt: "), "{e}");
         }
+    }
+
+    #[test]
+    fn grammar_errors_name_line_and_column() {
+        let e = prepare(b"dont_appraise fsmagic=0x9fa0\nappraise fowner=0 # root files\n", "p").unwrap_err().to_string();
+        assert!(e.contains("line 2:"), "{e}");
+        assert!(e.contains("kernel would reject"), "{e}");
     }
 
     #[test]
