@@ -19,7 +19,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Build: a C toolchain for the -sys crates, libext2fs to link against.
-packages=(build-essential pkg-config libext2fs-dev e2fsprogs qemu-utils ca-certificates curl)
+packages=(build-essential pkg-config libext2fs-dev e2fsprogs ca-certificates curl)
+command -v qemu-img >/dev/null || packages+=(qemu-utils)
 if [ "$tests" = 1 ]; then
     # Test fixtures and independent oracles: partitioning, vfat, xattr tools, evmctl,
     # unshare (util-linux) for the disk-full test, mmdebstrap + QEMU/OVMF for the real guest.
@@ -27,9 +28,15 @@ if [ "$tests" = 1 ]; then
                mmdebstrap grub-efi-amd64-bin grub2-common qemu-system-x86 ovmf)
 fi
 
-echo "setup.sh: installing ${packages[*]}"
+apt_install() {
+    echo "setup.sh: installing $*"
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
 "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
+apt_install "${packages[@]}"
+# qemu-system-x86 from Debian 12 replaces a newer qemu-utils (e.g. from backports) with
+# nothing; make sure qemu-img is there afterwards.
+command -v qemu-img >/dev/null || apt_install qemu-utils
 
 # Rust: Debian 12's rustc is too old; use rustup's stable toolchain when cargo is missing.
 if ! command -v cargo >/dev/null; then
