@@ -110,7 +110,12 @@ pub fn render_problems(r: &EnableReport) -> String {
 /// The boot-check summary.
 pub fn render_boot_check(r: &cvm_rewriter::bootcheck::BootCheckReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "cvm-image-rewriter: boot-check {}: {}", r.image.display(), if r.passed { "PASSED" } else { "FAILED" });
+    let _ = writeln!(
+        s,
+        "cvm-image-rewriter: boot-check {}: {}",
+        r.image.display(),
+        if r.passed { "PASSED" } else { "FAILED" }
+    );
     for c in &r.checks {
         let _ = writeln!(s, "  {} {:<14} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
     }
