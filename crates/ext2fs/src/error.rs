@@ -59,7 +59,9 @@ impl Error {
         let text = unsafe { CStr::from_ptr(sys::error_message(raw)) }.to_string_lossy().into_owned();
         // When the block device itself failed, its own message says more than libext2fs' code.
         let (message, device) = match io_cause {
-            Some(cause) if code == Code::Io || code == Code::NoSpace => (format!("the underlying image failed: {cause}"), true),
+            Some(cause) if code == Code::Io || code == Code::NoSpace => {
+                (format!("the underlying image failed: {cause}"), true)
+            }
             _ => (text, false),
         };
         #[allow(clippy::useless_conversion)] // errcode_t is c_long: i64 here, i32 elsewhere

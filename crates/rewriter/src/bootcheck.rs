@@ -208,7 +208,8 @@ fn read_result_offline(overlay: &Path) -> Option<String> {
 
 fn read_result_serial(serial_log: &Path) -> Option<String> {
     let text = String::from_utf8_lossy(&std::fs::read(serial_log).ok()?).into_owned();
-    let lines: Vec<&str> = text.lines().filter_map(|l| l.split_once(LINE_PREFIX).map(|(_, r)| r.trim_end_matches('\r'))).collect();
+    let lines: Vec<&str> =
+        text.lines().filter_map(|l| l.split_once(LINE_PREFIX).map(|(_, r)| r.trim_end_matches('\r'))).collect();
     (!lines.is_empty()).then(|| lines.join("\n") + "\n")
 }
 
@@ -217,9 +218,17 @@ fn parse_denial(line: &str) -> Option<Denial> {
     let field = |key: &str| -> Option<String> {
         let at = line.find(&format!(" {key}="))? + key.len() + 2;
         let rest = &line[at..];
-        Some(if let Some(q) = rest.strip_prefix('"') { q.split('"').next()?.to_string() } else { rest.split_whitespace().next()?.to_string() })
+        Some(if let Some(q) = rest.strip_prefix('"') {
+            q.split('"').next()?.to_string()
+        } else {
+            rest.split_whitespace().next()?.to_string()
+        })
     };
-    Some(Denial { path: field("name")?, cause: field("cause").unwrap_or_default(), comm: field("comm").unwrap_or_default() })
+    Some(Denial {
+        path: field("name")?,
+        cause: field("cause").unwrap_or_default(),
+        comm: field("comm").unwrap_or_default(),
+    })
 }
 
 /// Boots the image once and reports.
@@ -272,12 +281,18 @@ pub fn judge(image: &Path, boot: BootResult, result: Option<&str>) -> BootCheckR
     }
     let reached = kv.contains_key("done");
     let cmdline = kv.get("cmdline").cloned();
-    let ima_appraise = cmdline.as_deref().map(|c| grub::parse_cmdline_param(c, "ima_appraise").unwrap_or_else(|| "enforce (kernel default)".into()));
+    let ima_appraise = cmdline
+        .as_deref()
+        .map(|c| grub::parse_cmdline_param(c, "ima_appraise").unwrap_or_else(|| "enforce (kernel default)".into()));
     let policy_loaded = reached.then(|| {
-        kv.get("policy_loaded_log").is_some_and(|n| n != "0") || (kv.get("policy_file").map(String::as_str) == Some("absent") && kv.get("policy_failed_log").is_some_and(|n| n == "0"))
+        kv.get("policy_loaded_log").is_some_and(|n| n != "0")
+            || (kv.get("policy_file").map(String::as_str) == Some("absent")
+                && kv.get("policy_failed_log").is_some_and(|n| n == "0"))
     });
-    let probe: BTreeMap<String, String> =
-        ["exec_tampered", "exec_intact", "data_tampered", "data_intact"].iter().filter_map(|k| kv.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+    let probe: BTreeMap<String, String> = ["exec_tampered", "exec_intact", "data_tampered", "data_intact"]
+        .iter()
+        .filter_map(|k| kv.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
     let refused = |k: &str| probe.get(k).is_some_and(|v| v.starts_with("refused") && v.contains("ermission denied"));
     let ran = |k: &str| probe.get(k).is_some_and(|v| v == "ran");
     let mut checks = vec![
@@ -289,10 +304,26 @@ pub fn judge(image: &Path, boot: BootResult, result: Option<&str>) -> BootCheckR
         Check {
             name: "final_stage".into(),
             ok: reached,
-            detail: if reached { format!("cloud-init final stage at {} s of uptime", kv.get("uptime").map_or("?", |s| s.as_str())) } else { "the report script never ran (see the console logs)".into() },
+            detail: if reached {
+                format!("cloud-init final stage at {} s of uptime", kv.get("uptime").map_or("?", |s| s.as_str()))
+            } else {
+                "the report script never ran (see the console logs)".into()
+            },
         },
-        Check { name: "policy_loaded".into(), ok: policy_loaded == Some(true), detail: format!("systemd log lines: {}, policy file: {}", kv.get("policy_loaded_log").map_or("?", |s| s.as_str()), kv.get("policy_file").map_or("?", |s| s.as_str())) },
-        Check { name: "no_denials".into(), ok: reached && denials.is_empty(), detail: format!("{} appraisal failure(s) outside the probe", denials.len()) },
+        Check {
+            name: "policy_loaded".into(),
+            ok: policy_loaded == Some(true),
+            detail: format!(
+                "systemd log lines: {}, policy file: {}",
+                kv.get("policy_loaded_log").map_or("?", |s| s.as_str()),
+                kv.get("policy_file").map_or("?", |s| s.as_str())
+            ),
+        },
+        Check {
+            name: "no_denials".into(),
+            ok: reached && denials.is_empty(),
+            detail: format!("{} appraisal failure(s) outside the probe", denials.len()),
+        },
     ];
     checks.push(Check {
         name: "tamper_probe".into(),
@@ -345,8 +376,14 @@ mod tests {
         let bad = GOOD.replace("done=1", "denial=audit: type=1800 op=appraise_data cause=missing-hash comm=\"systemd\" name=\"/usr/lib/x\" res=0\ndone=1");
         let r = judge(Path::new("x"), boot(Outcome::PoweredOff), Some(&bad));
         assert!(!r.passed);
-        assert_eq!(r.denials, vec![Denial { path: "/usr/lib/x".into(), cause: "missing-hash".into(), comm: "systemd".into() }]);
-        let log = GOOD.replace("data_tampered=refused:cat: /opt/cvm-boot-check/data-tampered: Permission denied ", "data_tampered=ran");
+        assert_eq!(
+            r.denials,
+            vec![Denial { path: "/usr/lib/x".into(), cause: "missing-hash".into(), comm: "systemd".into() }]
+        );
+        let log = GOOD.replace(
+            "data_tampered=refused:cat: /opt/cvm-boot-check/data-tampered: Permission denied ",
+            "data_tampered=ran",
+        );
         assert!(!judge(Path::new("x"), boot(Outcome::PoweredOff), Some(&log)).passed);
         assert!(!judge(Path::new("x"), boot(Outcome::TimedOut), None).passed);
     }

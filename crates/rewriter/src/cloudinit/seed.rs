@@ -40,13 +40,24 @@ impl Seed {
     /// Writes a FAT image labelled `cidata` holding the files (what cloud-init's ds-identify and
     /// the NoCloud data source look for), built in memory: no mkfs, no mount, no root.
     pub fn write_vfat(&self, path: &Path) -> Result<()> {
-        let err = |e: std::io::Error| Error::Output { path: path.to_owned(), message: format!("writing the cidata seed: {e}") };
+        let err = |e: std::io::Error| Error::Output {
+            path: path.to_owned(),
+            message: format!("writing the cidata seed: {e}"),
+        };
         let payload: usize = self.files().iter().map(|(_, c)| c.len()).sum();
         let size = ((payload as u64 * 2 + (1 << 20)).next_multiple_of(1 << 20)).max(2 << 20);
-        let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).map_err(err)?;
+        let mut file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).map_err(err)?;
         file.set_len(size).map_err(err)?;
-        let serial = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as u32) ^ std::process::id();
-        fatfs::format_volume(&mut file, fatfs::FormatVolumeOptions::new().volume_label(*b"cidata     ").volume_id(serial)).map_err(err)?;
+        let serial =
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+                as u32)
+                ^ std::process::id();
+        fatfs::format_volume(
+            &mut file,
+            fatfs::FormatVolumeOptions::new().volume_label(*b"cidata     ").volume_id(serial),
+        )
+        .map_err(err)?;
         file.seek(SeekFrom::Start(0)).map_err(err)?;
         {
             let fs = fatfs::FileSystem::new(&mut file, fatfs::FsOptions::new()).map_err(err)?;
@@ -79,7 +90,10 @@ mod tests {
         let seed = Seed::new("#cloud-config\nruncmd: [echo hi]\n", "iid-test-1", "guest");
         seed.write_vfat(&img).unwrap();
         let run = |args: &[&str]| {
-            let out = std::process::Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{} (install mtools): {e}", args[0]));
+            let out = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap_or_else(|e| panic!("{} (install mtools): {e}", args[0]));
             assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8_lossy(&out.stdout).into_owned()
         };

@@ -125,7 +125,8 @@ mod tests {
 
     #[test]
     fn grammar_errors_name_line_and_column() {
-        let e = prepare(b"dont_appraise fsmagic=0x9fa0\nappraise fowner=0 # root files\n", "p").unwrap_err().to_string();
+        let e =
+            prepare(b"dont_appraise fsmagic=0x9fa0\nappraise fowner=0 # root files\n", "p").unwrap_err().to_string();
         assert!(e.contains("line 2:"), "{e}");
         assert!(e.contains("kernel would reject"), "{e}");
     }

@@ -33,14 +33,18 @@ impl Firmware {
                 return Ok(Firmware { code: code.into(), vars: vars.into() });
             }
         }
-        Err(crate::Error::Qemu("no UEFI firmware found (looked for /usr/share/OVMF/OVMF_CODE*.fd); install it: `apt-get install ovmf`".into()))
+        Err(crate::Error::Qemu(
+            "no UEFI firmware found (looked for /usr/share/OVMF/OVMF_CODE*.fd); install it: `apt-get install ovmf`"
+                .into(),
+        ))
     }
 }
 
 /// The QEMU binary for x86_64 guests.
 pub fn qemu_binary() -> crate::Result<PathBuf> {
-    find_in_path("qemu-system-x86_64")
-        .ok_or_else(|| crate::Error::Qemu("qemu-system-x86_64 not found; install it: `apt-get install qemu-system-x86`".into()))
+    find_in_path("qemu-system-x86_64").ok_or_else(|| {
+        crate::Error::Qemu("qemu-system-x86_64 not found; install it: `apt-get install qemu-system-x86`".into())
+    })
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
