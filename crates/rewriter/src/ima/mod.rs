@@ -3,8 +3,11 @@
 
 pub mod algo;
 pub mod label;
+pub mod lint;
 pub mod policy;
 pub mod policy_lang;
+pub mod profile;
+pub mod select;
 
 pub use algo::HashAlgo;
 
