@@ -106,6 +106,12 @@ impl DiskImage {
         })
     }
 
+    /// Writes imago's cached metadata back to the file (no fsync), so that another reader of the
+    /// file, such as [`super::FastReader`], sees the current image.
+    pub fn write_back(&self) -> Result<()> {
+        self.access.flush().map_err(|e| Error::ImageIo { path: self.path.clone(), op: "flush".into(), cause: e })
+    }
+
     /// Writes metadata and data back to the file and syncs it.
     pub fn flush(&self) -> Result<()> {
         let io = |op: &str, e| Error::ImageIo { path: self.path.clone(), op: op.into(), cause: e };

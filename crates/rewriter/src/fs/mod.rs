@@ -24,7 +24,13 @@ impl GuestFs {
     /// Opens the ext filesystem in `partition`.
     pub fn open(disk: Arc<DiskImage>, partition: &Partition, mode: OpenMode) -> Result<GuestFs> {
         let location = partition.describe();
-        let device = PartitionDevice::new(disk.clone(), partition.start, partition.size);
+        let mut device = PartitionDevice::new(disk.clone(), partition.start, partition.size);
+        if mode == OpenMode::ReadOnly && disk.format() == crate::disk::ImageFormat::Qcow2 {
+            disk.write_back()?;
+            if let Some(fast) = crate::disk::FastReader::open(disk.path())? {
+                device = device.read_through(Arc::new(fast));
+            }
+        }
         let fs = Filesystem::open(Box::new(device), mode)
             .map_err(|cause| Error::Filesystem { location: location.clone(), cause })?;
         Ok(GuestFs { fs, disk, partition: partition.clone(), location })
@@ -148,10 +154,18 @@ impl GuestFs {
     }
 
     /// A reader of file data that works without the libext2fs handle, so it can be used from
-    /// many threads at once.
-    pub fn data_reader(&self) -> DataReader {
+    /// many threads at once. Writes made so far are written back to the image file first: the
+    /// reader may bypass imago (see [`crate::disk::FastReader`]).
+    pub fn data_reader(&self) -> Result<DataReader> {
         let cluster = self.disk.qcow2_header().map(|h| 1u64 << h.cluster_bits);
-        DataReader { disk: self.disk.clone(), start: self.partition.start, size: self.partition.size, cluster }
+        let fast = match self.disk.format() {
+            crate::disk::ImageFormat::Qcow2 => {
+                self.disk.write_back()?;
+                crate::disk::FastReader::open(self.disk.path())?.map(Arc::new)
+            }
+            crate::disk::ImageFormat::Raw => None,
+        };
+        Ok(DataReader { disk: self.disk.clone(), start: self.partition.start, size: self.partition.size, cluster, fast })
     }
 
     /// Writes everything back and closes.
@@ -171,6 +185,8 @@ pub struct DataReader {
     size: u64,
     /// qcow2 cluster size: small reads go through a per-thread cluster cache (see [`ReadScratch`]).
     cluster: Option<u64>,
+    /// The libdeflate read path for qcow2, when the image allows it.
+    fast: Option<Arc<crate::disk::FastReader>>,
 }
 
 const READ_CHUNK: u64 = 1 << 20;
@@ -182,6 +198,7 @@ const READ_CHUNK: u64 = 1 << 20;
 pub struct ReadScratch {
     buf: Vec<u8>,
     cluster: Option<(u64, Vec<u8>)>,
+    inflater: crate::disk::Inflater,
 }
 
 impl DataReader {
@@ -230,7 +247,7 @@ impl DataReader {
     /// the piece is smaller than a cluster.
     fn read_piece(&self, abs: u64, n: usize, scratch: &mut ReadScratch) -> Result<()> {
         let Some(cluster) = self.cluster.filter(|c| (n as u64) < *c) else {
-            return self.disk.read_at(abs, &mut scratch.buf[..n]);
+            return self.disk_read(abs, n, scratch);
         };
         let mut done = 0usize;
         while done < n {
@@ -240,7 +257,10 @@ impl DataReader {
                 let len = cluster.min(self.disk.size() - base) as usize;
                 let mut data = scratch.cluster.take().map(|(_, d)| d).unwrap_or_default();
                 data.resize(len, 0);
-                self.disk.read_at(base, &mut data)?;
+                match &self.fast {
+                    Some(f) => f.read_at(base, &mut data, &mut scratch.inflater)?,
+                    None => self.disk.read_at(base, &mut data)?,
+                }
                 scratch.cluster = Some((base, data));
             }
             let (_, data) = scratch.cluster.as_ref().expect("filled above");
@@ -250,6 +270,16 @@ impl DataReader {
             done += take;
         }
         Ok(())
+    }
+}
+
+impl DataReader {
+    /// Fills `scratch.buf[..n]` from the disk at `abs`, through the fast path when there is one.
+    fn disk_read(&self, abs: u64, n: usize, scratch: &mut ReadScratch) -> Result<()> {
+        match &self.fast {
+            Some(f) => f.read_at(abs, &mut scratch.buf[..n], &mut scratch.inflater),
+            None => self.disk.read_at(abs, &mut scratch.buf[..n]),
+        }
     }
 }
 

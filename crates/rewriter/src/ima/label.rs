@@ -164,7 +164,7 @@ pub fn label(fs: &mut GuestFs, algo: HashAlgo, selection: Selection, progress: &
     let started = Instant::now();
     let mut summary = LabelSummary::default();
     let targets = collect(fs, selection, &mut summary)?;
-    let digests = hash_all(&fs.data_reader(), &targets, algo, "hash", progress)?;
+    let digests = hash_all(&fs.data_reader()?, &targets, algo, "hash", progress)?;
     progress.start("label", targets.len() as u64);
     for (t, digest) in targets.iter().zip(&digests) {
         let value = algo.xattr_value(digest);
@@ -201,7 +201,7 @@ pub fn verify(fs: &GuestFs, algo: HashAlgo, selection: Selection, progress: &dyn
     let started = Instant::now();
     let mut scratch = LabelSummary::default();
     let targets = collect(fs, selection, &mut scratch)?;
-    let digests = hash_all(&fs.data_reader(), &targets, algo, "verify", progress)?;
+    let digests = hash_all(&fs.data_reader()?, &targets, algo, "verify", progress)?;
     let mut out = VerifySummary::default();
     for (t, digest) in targets.iter().zip(&digests) {
         let expected = algo.xattr_value(digest);
