@@ -112,8 +112,72 @@ written), 2 any other error (no output written).")]
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Print the default policy `ima enable` installs when --policy is not given.
-    #[command(after_help = "Example:\n  cvm-image-rewriter ima policy default > my-policy && $EDITOR my-policy")]
-    Default,
+    #[command(after_help = "\
+Examples:
+  cvm-image-rewriter ima policy default > my-policy && $EDITOR my-policy
+  cvm-image-rewriter ima policy default --profile exec --image debian.qcow2")]
+    Default(PolicyDefaultArgs),
+    /// Check a policy against the kernel's grammar and, with --image, against an image.
+    ///
+    /// Every line the kernel would reject is an error with line:column, the token and a hint.
+    /// With --image: filesystems that cannot hold labels under an appraise rule, LSM rules
+    /// without an LSM, kernel configuration that ignores or disables appraisal, signatures
+    /// without keys, the mutable-file trap, and more (`ima enable` runs the same checks).
+    #[command(after_help = "\
+Examples:
+  cvm-image-rewriter ima policy check my-policy
+  cvm-image-rewriter ima policy check my-policy --image debian.qcow2 --json
+
+Exit status: 0 no errors (and no warnings with --deny-warnings), 1 problems found, 2 error.")]
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PolicyDefaultArgs {
+    /// tcb: appraise every file root owns (the seed's intent); exec: appraise what runs.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Tcb)]
+    pub profile: ProfileArg,
+    /// Adapt the policy to this image (exclude the filesystems its fstab mounts that cannot
+    /// hold labels).
+    #[arg(long, value_name = "IMG")]
+    pub image: Option<PathBuf>,
+    /// The image's root partition number, if it cannot be found through /etc/fstab.
+    #[arg(long, value_name = "N")]
+    pub root_partition: Option<u32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PolicyCheckArgs {
+    /// The policy file.
+    pub file: PathBuf,
+    /// Also check it against this image (its fstab, kernel and configuration).
+    #[arg(long, value_name = "IMG")]
+    pub image: Option<PathBuf>,
+    /// The image's root partition number, if it cannot be found through /etc/fstab.
+    #[arg(long, value_name = "N")]
+    pub root_partition: Option<u32>,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Print the findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProfileArg {
+    /// Appraise every file owned by root.
+    Tcb,
+    /// Appraise what runs: executables, executable mappings, modules, firmware, kexec.
+    Exec,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LabelArg {
+    /// Exactly the files the policy may appraise.
+    Policy,
+    /// Every root-owned regular file, whatever the policy.
+    AllRoot,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +191,15 @@ pub struct EnableArgs {
     /// IMA policy file to install (default: `cvm-image-rewriter ima policy default`).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// The default policy's profile when --policy is not given.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Tcb, conflicts_with = "policy")]
+    pub profile: ProfileArg,
+    /// Which files get labels: what the policy may appraise, or every root-owned file.
+    #[arg(long, value_enum, default_value_t = LabelArg::Policy)]
+    pub label: LabelArg,
+    /// Refuse to write the image when the policy checks give warnings, not only errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
     /// Appraisal mode for the next boot (ima_appraise=).
     #[arg(long, value_enum, default_value_t = Mode::Enforce)]
     pub mode: Mode,

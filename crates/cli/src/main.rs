@@ -9,10 +9,14 @@ mod progress;
 mod summary;
 
 use anyhow::Context;
-use args::{AccelArg, BootCheckArgs, Cli, Command, EnableArgs, Hash, ImaCommand, Mode, PolicyCommand};
+use args::{
+    AccelArg, BootCheckArgs, Cli, Command, EnableArgs, Hash, ImaCommand, LabelArg, Mode, PolicyCheckArgs,
+    PolicyCommand, PolicyDefaultArgs, ProfileArg,
+};
 use clap::Parser;
-use cvm_rewriter::enable::{self, EnableOptions, PolicySource, RootflagsIVersion};
-use cvm_rewriter::ima::{policy, AppraiseMode, HashAlgo};
+use cvm_rewriter::enable::{self, EnableOptions, LabelScope, PolicySource, RootflagsIVersion};
+use cvm_rewriter::ima::profile::Profile;
+use cvm_rewriter::ima::{AppraiseMode, HashAlgo};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use tracing_subscriber::layer::SubscriberExt;
@@ -56,10 +60,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Ima(ImaCommand::Enable(args)) => enable_cmd(args, cli.quiet),
         Command::BootCheck(args) => boot_check_cmd(args, cli.verbose > 0, cli.quiet),
-        Command::Ima(ImaCommand::Policy(PolicyCommand::Default)) => {
-            std::io::stdout().write_all(policy::default_policy().as_bytes()).context("writing to stdout")?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Ima(ImaCommand::Policy(PolicyCommand::Default(args))) => policy_default_cmd(args),
+        Command::Ima(ImaCommand::Policy(PolicyCommand::Check(args))) => policy_check_cmd(args),
     }
 }
 
@@ -83,6 +85,12 @@ fn enable_cmd(args: &EnableArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         iversion: !args.no_iversion,
         rootflags_i_version: if args.rootflags_i_version { RootflagsIVersion::Force } else { RootflagsIVersion::Auto },
         root_partition: args.root_partition,
+        profile: profile_of(args.profile),
+        label: match args.label {
+            LabelArg::Policy => LabelScope::Policy,
+            LabelArg::AllRoot => LabelScope::AllRoot,
+        },
+        deny_warnings: args.deny_warnings,
     };
     if !args.input.exists() {
         anyhow::bail!("input image {} does not exist", args.input.display());
@@ -136,4 +144,74 @@ fn boot_check_cmd(args: &BootCheckArgs, stream: bool, quiet: bool) -> anyhow::Re
         eprint!("{}", summary::render_boot_check(&report));
     }
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn profile_of(p: ProfileArg) -> Profile {
+    match p {
+        ProfileArg::Tcb => Profile::Tcb,
+        ProfileArg::Exec => Profile::Exec,
+    }
+}
+
+fn policy_default_cmd(args: &PolicyDefaultArgs) -> anyhow::Result<ExitCode> {
+    let facts = match &args.image {
+        Some(img) => Some(
+            enable::image_facts_of(img, args.root_partition).with_context(|| format!("reading {}", img.display()))?,
+        ),
+        None => None,
+    };
+    let text = cvm_rewriter::ima::profile::default_policy(profile_of(args.profile), facts.as_ref());
+    std::io::stdout().write_all(text.as_bytes()).context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn policy_check_cmd(args: &PolicyCheckArgs) -> anyhow::Result<ExitCode> {
+    use cvm_rewriter::ima::lint::{lint, Severity};
+    use cvm_rewriter::ima::policy_lang;
+    let name = args.file.display().to_string();
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading the policy {name}"))?;
+    let facts = match &args.image {
+        Some(img) => Some(
+            enable::image_facts_of(img, args.root_partition).with_context(|| format!("reading {}", img.display()))?,
+        ),
+        None => None,
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut out = serde_json::Map::new();
+    let (errors, findings) = match policy_lang::parse(&text) {
+        Err(errors) => (errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(), Vec::new()),
+        Ok(p) => {
+            let mut errs = Vec::new();
+            if let Err(e) = cvm_rewriter::ima::policy::prepare(&bytes, &name) {
+                errs.push(e.to_string());
+            }
+            (errs, lint(&p, facts.as_ref()))
+        }
+    };
+    let denied = |f: &&cvm_rewriter::ima::lint::Finding| {
+        f.severity == Severity::Error || (args.deny_warnings && f.severity == Severity::Warning)
+    };
+    let failed = !errors.is_empty() || findings.iter().any(|f| denied(&f));
+    if args.json {
+        out.insert("file".into(), name.clone().into());
+        out.insert("errors".into(), serde_json::to_value(&errors)?);
+        out.insert("findings".into(), serde_json::to_value(&findings)?);
+        out.insert("ok".into(), (!failed).into());
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for e in &errors {
+            eprintln!("{name}: error: {e}");
+        }
+        for f in &findings {
+            eprintln!("{name}: {f}");
+        }
+        eprintln!(
+            "cvm-image-rewriter: {name}: {} error(s), {} warning(s), {} note(s){}",
+            errors.len() + findings.iter().filter(|f| f.severity == Severity::Error).count(),
+            findings.iter().filter(|f| f.severity == Severity::Warning).count(),
+            findings.iter().filter(|f| f.severity == Severity::Note).count(),
+            if args.image.is_none() { " (grammar only; add --image IMG to check it against an image)" } else { "" }
+        );
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -29,7 +29,7 @@ pub fn render(r: &EnableReport) -> String {
     let verdict = if r.is_clean() { "IMA appraisal enabled in" } else { "problems found; NOT written:" };
     let _ = writeln!(
         s,
-        "cvm-image-rewriter: {verdict} {} ({}, {:?} table, root {root})",
+        "cvm-image-rewriter: {verdict} {} ({}, {}, root {root})",
         r.output.display(),
         r.format,
         r.partition_table
@@ -68,12 +68,28 @@ pub fn render(r: &EnableReport) -> String {
         thousands(l.hard_links),
         if skipped.is_empty() { "none".into() } else { skipped.join(", ") }
     );
+    for r in l.rules.iter().filter(|r| r.rule.starts_with("appraise")) {
+        let _ = writeln!(s, "  rule       line {}: `{}` appraises {} files", r.line, r.rule, thousands(r.files));
+    }
     let _ = writeln!(
         s,
         "  verify     {} labels re-read and re-hashed, {} wrong",
         thousands(r.verify.files_checked),
         r.verify.mismatches.len()
     );
+    for f in &r.policy.findings {
+        let _ = writeln!(
+            s,
+            "  {:<10} [{}]{} {}",
+            f.severity.to_string(),
+            f.code,
+            f.line.map(|l| format!(" line {l}:")).unwrap_or_default(),
+            f.message
+        );
+        if let Some(hint) = &f.suggestion {
+            let _ = writeln!(s, "             hint: {hint}");
+        }
+    }
     for w in &r.warnings {
         let _ = writeln!(s, "  warning    {w}");
     }

@@ -12,6 +12,9 @@ use crate::fstab::{self, DeviceSpec};
 use crate::grub::{self, CmdlineChange};
 use crate::guest::{self, RootChoice};
 use crate::ima::label::{self, LabelSummary, Selection, VerifySummary};
+use crate::ima::lint::{self, Finding, ImageFacts, Severity};
+use crate::ima::policy_lang;
+use crate::ima::profile::{self, Profile};
 use crate::ima::{policy, AppraiseMode, HashAlgo};
 use crate::kernel;
 use crate::partition::{self, Partition, TableKind};
@@ -28,6 +31,15 @@ pub enum PolicySource {
     Default,
     /// A file on the host.
     File(PathBuf),
+}
+
+/// Which files get labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelScope {
+    /// Exactly the files the policy may appraise (conservatively).
+    Policy,
+    /// Every root-owned regular file, whatever the policy (the seed's behaviour).
+    AllRoot,
 }
 
 /// Whether to add `rootflags=i_version`.
@@ -58,6 +70,12 @@ pub struct EnableOptions {
     pub rootflags_i_version: RootflagsIVersion,
     /// Root partition number chosen by the user (0: a bare filesystem).
     pub root_partition: Option<u32>,
+    /// The default policy's profile, when no policy file is given.
+    pub profile: Profile,
+    /// Which files get labels.
+    pub label: LabelScope,
+    /// Refuse on lint warnings too, not only on errors.
+    pub deny_warnings: bool,
 }
 
 /// What `ima enable` did; serialised as the `--report` JSON.
@@ -115,10 +133,12 @@ pub struct RootReport {
 pub struct PolicyReport {
     /// Guest path.
     pub path: String,
-    /// `default` or the host file.
+    /// `default (profile tcb)` or the host file.
     pub source: String,
     /// Whether the file was written (false: it already had this content).
     pub changed: bool,
+    /// What the checks against this image found (errors refuse the run before this report).
+    pub findings: Vec<Finding>,
 }
 
 /// The command line step in the report.
@@ -169,9 +189,13 @@ impl EnableReport {
 /// not created and the input is untouched.
 pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableReport> {
     let started = Instant::now();
-    let (policy_bytes, policy_source) = load_policy(&opts.policy)?;
+    // Read the policy file before touching any image: a typo there is the cheapest error.
+    let policy_file = match &opts.policy {
+        PolicySource::File(path) => Some(read_policy_file(path)?),
+        PolicySource::Default => None,
+    };
 
-    // Check the input and find its root before copying gigabytes.
+    // Check the input, find its root and check the policy against it before copying gigabytes.
     let input = DiskImage::open(&opts.input, false)?;
     let format = input.format();
     let qcow2 = input.qcow2_header().cloned();
@@ -179,7 +203,23 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     let table = partition::read_partitions(&input)?;
     let root = guest::find_root(&input, &table, opts.root_partition)?;
     tracing::info!("root filesystem: {} ({})", root.partition.describe(), root.reason);
+    let facts = {
+        let fs = GuestFs::open(input.clone(), &root.partition, OpenMode::ReadOnly)?;
+        guest::image_facts(&fs, None)?
+    };
     drop(input);
+    let (policy_bytes, policy_source) = match policy_file {
+        Some((bytes, name)) => (bytes, name),
+        None => (
+            profile::default_policy(opts.profile, Some(&facts)).into_bytes(),
+            format!("default (profile {})", opts.profile.name()),
+        ),
+    };
+    let (parsed_policy, findings) = check_policy(&policy_bytes, &policy_source, &facts, opts.deny_warnings)?;
+    let selection = match opts.label {
+        LabelScope::Policy => Selection::Policy(Arc::new(parsed_policy)),
+        LabelScope::AllRoot => Selection::RootOwned,
+    };
 
     tracing::info!("copying {} to a temporary file beside {}", opts.input.display(), opts.output.display());
     let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
@@ -229,7 +269,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     let fstab_report = edit_fstab(&mut fs, &fstab_text, opts.iversion)?;
 
     let mut filesystems = Vec::new();
-    let root_labels = label::label(&mut fs, opts.hash, Selection::RootOwned, progress)?;
+    let root_labels = label::label(&mut fs, opts.hash, &selection, progress)?;
     filesystems.push(FilesystemReport {
         mount_point: "/".into(),
         partition: root.partition.number,
@@ -237,13 +277,13 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     });
     if let Some(b) = boot_fs.take() {
         let mut b = b;
-        let labels = label::label(&mut b, opts.hash, Selection::RootOwned, progress)?;
+        let labels = label::label(&mut b, opts.hash, &selection, progress)?;
         filesystems.push(FilesystemReport { mount_point: "/boot".into(), partition: b.partition().number, labels });
         b.close()?;
     }
     for (mp, p) in extra.iter().filter(|(mp, _)| mp != "/boot") {
         let mut other = GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?;
-        let labels = label::label(&mut other, opts.hash, Selection::RootOwned, progress)?;
+        let labels = label::label(&mut other, opts.hash, &selection, progress)?;
         filesystems.push(FilesystemReport { mount_point: mp.clone(), partition: p.number, labels });
         other.close()?;
     }
@@ -257,7 +297,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     all.extend(extra.iter().cloned());
     for (mp, p) in &all {
         let check = GuestFs::open(disk.clone(), p, OpenMode::ReadOnly)?;
-        let v = label::verify(&check, opts.hash, Selection::RootOwned, progress)?;
+        let v = label::verify(&check, opts.hash, &selection, progress)?;
         verify.files_checked += v.files_checked;
         verify.bytes_hashed += v.bytes_hashed;
         verify.seconds += v.seconds;
@@ -279,7 +319,12 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
         root: root_report(&root),
         mode: opts.mode,
         hash: opts.hash,
-        policy: PolicyReport { path: policy::POLICY_PATH.into(), source: policy_source, changed: policy_changed },
+        policy: PolicyReport {
+            path: policy::POLICY_PATH.into(),
+            source: policy_source,
+            changed: policy_changed,
+            findings,
+        },
         cmdline,
         fstab: fstab_report,
         labels,
@@ -300,18 +345,55 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     Ok(report)
 }
 
-fn load_policy(source: &PolicySource) -> Result<(Vec<u8>, String)> {
-    match source {
-        PolicySource::Default => Ok((policy::default_policy().into_bytes(), "default".into())),
-        PolicySource::File(path) => {
-            let bytes = std::fs::read(path).map_err(|e| Error::Policy {
-                source_name: path.display().to_string(),
-                message: format!("cannot be read: {e}"),
-            })?;
-            let name = path.display().to_string();
-            Ok((policy::prepare(&bytes, &name)?, name))
-        }
+/// Reads the facts the policy checks need from an image (read-only).
+pub fn image_facts_of(image: &std::path::Path, root_partition: Option<u32>) -> Result<ImageFacts> {
+    let disk = Arc::new(DiskImage::open(image, false)?);
+    let table = partition::read_partitions(&disk)?;
+    let root = guest::find_root(&disk, &table, root_partition)?;
+    let fs = GuestFs::open(disk, &root.partition, OpenMode::ReadOnly)?;
+    guest::image_facts(&fs, None)
+}
+
+fn read_policy_file(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Policy { source_name: name.clone(), message: format!("cannot be read: {e}") })?;
+    Ok((policy::prepare(&bytes, &name)?, name))
+}
+
+/// Parses the policy and lints it against the image: errors always refuse, warnings refuse
+/// with `deny_warnings`; what remains goes into the report.
+pub fn check_policy(
+    bytes: &[u8],
+    name: &str,
+    facts: &ImageFacts,
+    deny_warnings: bool,
+) -> Result<(policy_lang::Policy, Vec<Finding>)> {
+    let bytes = policy::prepare(bytes, name)?;
+    let text = String::from_utf8(bytes).expect("prepare checked UTF-8");
+    let parsed = policy_lang::parse(&text).map_err(|errors| Error::Policy {
+        source_name: name.to_string(),
+        message: errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
+    })?;
+    let findings = lint::lint(&parsed, Some(facts));
+    let refusing: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error || (deny_warnings && f.severity == Severity::Warning))
+        .collect();
+    if !refusing.is_empty() {
+        let list: Vec<String> = refusing.iter().map(|f| format!("  {f}")).collect();
+        return Err(Error::Policy {
+            source_name: name.to_string(),
+            message: format!(
+                "would not work on this image ({} problem{}{}):\n{}",
+                refusing.len(),
+                if refusing.len() == 1 { "" } else { "s" },
+                if deny_warnings { ", warnings denied" } else { "" },
+                list.join("\n")
+            ),
+        });
     }
+    Ok((parsed, findings))
 }
 
 fn install_policy(fs: &mut GuestFs, bytes: &[u8]) -> Result<bool> {
@@ -484,6 +566,12 @@ fn sum_labels(filesystems: &[FilesystemReport]) -> LabelSummary {
             *total.skipped.entry(k.clone()).or_default() += v;
         }
         total.cannot_label.extend(l.cannot_label.iter().cloned());
+        for r in &l.rules {
+            match total.rules.iter_mut().find(|t| t.line == r.line) {
+                Some(t) => t.files += r.files,
+                None => total.rules.push(r.clone()),
+            }
+        }
     }
     total
 }

@@ -88,16 +88,34 @@ pub fn find_root(disk: &Arc<DiskImage>, table: &PartitionTable, forced: Option<u
     }
     match matches.len() {
         1 => Ok(matches.pop().expect("one")),
-        0 => Err(Error::Partition(format!("no root filesystem found: no ext4 names itself as / in its own /etc/fstab. {} Choose one with --root-partition N.", listing(table, &notes)))),
+        0 => Err(Error::Partition(format!(
+            "no root filesystem found: no ext4 names itself as / in its own /etc/fstab. {} {}",
+            listing(table, &notes),
+            choose_hint(table)
+        ))),
         _ => {
             let which: Vec<String> = matches.iter().map(|m| m.partition.describe()).collect();
-            Err(Error::Partition(format!("several root filesystems found ({}); choose one with --root-partition N.", which.join("; "))))
+            Err(Error::Partition(format!(
+                "several root filesystems found ({}); choose one with --root-partition N.",
+                which.join("; ")
+            )))
         }
     }
 }
 
+fn choose_hint(table: &PartitionTable) -> &'static str {
+    if table.kind == crate::partition::TableKind::None {
+        "If this filesystem is the root, say so with --root-partition 0."
+    } else {
+        "Choose one with --root-partition N."
+    }
+}
+
 fn listing(table: &PartitionTable, notes: &[(u32, String)]) -> String {
-    let mut out = format!("Found ({:?} partition table):", table.kind);
+    let mut out = match table.kind {
+        crate::partition::TableKind::None => "Found (no partition table):".to_string(),
+        kind => format!("Found ({kind} partition table):"),
+    };
     for p in &table.partitions {
         out.push_str(&format!(" {}", p.describe()));
         if let Some((_, note)) = notes.iter().find(|(n, _)| *n == p.number.unwrap_or(0)) {
@@ -108,4 +126,28 @@ fn listing(table: &PartitionTable, notes: &[(u32, String)]) -> String {
     out.pop();
     out.push('.');
     out
+}
+
+/// What the lints and the policy profiles need to know about the guest, read from its root.
+pub fn image_facts(fs: &GuestFs, boot_fs: Option<&GuestFs>) -> Result<crate::ima::lint::ImageFacts> {
+    let fstab = fstab::parse(&fs.read_text("/etc/fstab")?.unwrap_or_default());
+    let (boot, prefix) = match boot_fs {
+        Some(b) => (b, ""),
+        None => (fs, "/boot"),
+    };
+    let names = boot.list_dir(if prefix.is_empty() { "/" } else { prefix })?;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let kernel = crate::kernel::releases_from_boot_listing(&refs).pop();
+    let kernel_config = match &kernel {
+        Some(k) => {
+            boot.read_text(&format!("{prefix}/config-{}", k.release))?.map(|t| crate::kernel::KernelConfig::parse(&t))
+        }
+        None => None,
+    };
+    let ima_keys = fs.list_dir("/etc/keys/ima")?.into_iter().map(|n| format!("/etc/keys/ima/{n}")).collect();
+    let mut has_systemd = false;
+    for p in ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"] {
+        has_systemd |= fs.find(p)?.is_some();
+    }
+    Ok(crate::ima::lint::ImageFacts { fstab, kernel, kernel_config, ima_keys, has_systemd })
 }

@@ -9,3 +9,4 @@ mod enable;
 mod errors;
 mod fixtures;
 mod grub;
+mod policy;

@@ -63,7 +63,10 @@ fn io_err(path: &Path, op: &str, e: std::io::Error) -> Error {
 }
 
 fn corrupt(path: &Path, message: String) -> Error {
-    Error::Image { path: path.to_owned(), message: format!("{message}; the image is corrupt (`qemu-img check` shows more)") }
+    Error::Image {
+        path: path.to_owned(),
+        message: format!("{message}; the image is corrupt (`qemu-img check` shows more)"),
+    }
 }
 
 impl FastReader {
@@ -124,7 +127,8 @@ fn read_layer(layer: &Layer, offset: u64, buf: &mut [u8], inf: &mut Inflater) ->
             // Past the end of a (shorter) backing file reads as zeros, as in QEMU.
             let avail = size.saturating_sub(offset).min(buf.len() as u64) as usize;
             if avail > 0 {
-                file.read_exact_at(&mut buf[..avail], offset).map_err(|e| io_err(Path::new("backing file"), "read", e))?;
+                file.read_exact_at(&mut buf[..avail], offset)
+                    .map_err(|e| io_err(Path::new("backing file"), "read", e))?;
             }
             buf[avail..].fill(0);
             Ok(())
@@ -140,7 +144,8 @@ impl Qcow2Layer {
         }
         let mut bytes = vec![0u8; 1 << self.cluster_bits];
         self.file.read_exact_at(&mut bytes, host).map_err(|e| io_err(&self.path, "read an L2 table", e))?;
-        let table: Arc<Vec<u64>> = Arc::new(bytes.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap())).collect());
+        let table: Arc<Vec<u64>> =
+            Arc::new(bytes.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap())).collect());
         self.l2_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(host, table.clone());
         Ok(table)
     }
@@ -169,7 +174,14 @@ impl Qcow2Layer {
         Ok(())
     }
 
-    fn read_cluster_part(&self, entry: u64, offset: u64, within: u64, out: &mut [u8], inf: &mut Inflater) -> Result<()> {
+    fn read_cluster_part(
+        &self,
+        entry: u64,
+        offset: u64,
+        within: u64,
+        out: &mut [u8],
+        inf: &mut Inflater,
+    ) -> Result<()> {
         let cluster = 1usize << self.cluster_bits;
         if entry & COMPRESSED != 0 {
             let x = 62 - (self.cluster_bits - 8);
@@ -179,14 +191,18 @@ impl Qcow2Layer {
             // the data starts in; the file may end before it.
             let len = (sectors * 512 - (host & 511)) as usize;
             inf.compressed.resize(len, 0);
-            let got = read_up_to(&self.file, &mut inf.compressed, host).map_err(|e| io_err(&self.path, "read a compressed cluster", e))?;
+            let got = read_up_to(&self.file, &mut inf.compressed, host)
+                .map_err(|e| io_err(&self.path, "read a compressed cluster", e))?;
             inf.cluster.resize(cluster, 0);
             let written = inf
                 .decompressor
                 .deflate_decompress(&inf.compressed[..got], &mut inf.cluster)
                 .map_err(|e| corrupt(&self.path, format!("compressed cluster at host offset {host}: {e:?}")))?;
             if written != cluster {
-                return Err(corrupt(&self.path, format!("compressed cluster at host offset {host} inflates to {written} bytes")));
+                return Err(corrupt(
+                    &self.path,
+                    format!("compressed cluster at host offset {host} inflates to {written} bytes"),
+                ));
             }
             out.copy_from_slice(&inf.cluster[within as usize..within as usize + out.len()]);
             return Ok(());
@@ -248,7 +264,10 @@ mod tests {
         qemu_img(&["convert", "-c", "-O", "qcow2", raw.to_str().unwrap(), base.to_str().unwrap()]);
         qemu_img(&["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", top.to_str().unwrap()]);
         let io = |cmd: &str| {
-            let o = Command::new("qemu-io").args(["-c", cmd, top.to_str().unwrap()]).output().expect("qemu-io (install qemu-utils)");
+            let o = Command::new("qemu-io")
+                .args(["-c", cmd, top.to_str().unwrap()])
+                .output()
+                .expect("qemu-io (install qemu-utils)");
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         };
         io("write -P 0x5a 1M 100k");
@@ -258,7 +277,15 @@ mod tests {
         let fast = FastReader::open(&top).unwrap().expect("supported");
         let slow = DiskImage::open(&top, false).unwrap();
         let mut inf = Inflater::default();
-        for (off, len) in [(0u64, 4096usize), (1 << 20, 200_000), (3 << 20, 70_000), (5 << 20, 65536), (7_339_000, 20_000), (65_530, 12), (0, 8 << 20)] {
+        for (off, len) in [
+            (0u64, 4096usize),
+            (1 << 20, 200_000),
+            (3 << 20, 70_000),
+            (5 << 20, 65536),
+            (7_339_000, 20_000),
+            (65_530, 12),
+            (0, 8 << 20),
+        ] {
             let mut a = vec![0u8; len];
             let mut b = vec![0u8; len];
             fast.read_at(off, &mut a, &mut inf).unwrap();

@@ -165,7 +165,13 @@ impl GuestFs {
             }
             crate::disk::ImageFormat::Raw => None,
         };
-        Ok(DataReader { disk: self.disk.clone(), start: self.partition.start, size: self.partition.size, cluster, fast })
+        Ok(DataReader {
+            disk: self.disk.clone(),
+            start: self.partition.start,
+            size: self.partition.size,
+            cluster,
+            fast,
+        })
     }
 
     /// Writes everything back and closes.

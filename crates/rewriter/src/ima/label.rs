@@ -6,22 +6,39 @@
 //! [`verify`] repeats the walk and the hashing on a freshly opened filesystem and compares.
 
 use super::algo::{hex, HashAlgo};
+use super::policy_lang::{Action, Policy};
+use super::select::{FileFacts, Selector};
 use crate::error::Result;
 use crate::fs::{DataReader, GuestFs, ReadScratch};
 use crate::progress::Progress;
 use ext2fs::{FileKind, FileLayout, Ino};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The xattr the kernel appraises.
 pub const XATTR_NAME: &str = "security.ima";
 
 /// Which files get a label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Selection {
     /// Every regular file owned by uid 0: the seed's `find / -fstype ext4 -type f -uid 0`.
     RootOwned,
+    /// Exactly the regular files some access may appraise under this policy (see
+    /// [`super::select`]; conservative: a file any rule could appraise is included).
+    Policy(Arc<Policy>),
+}
+
+/// Files decided by one rule of the policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleCount {
+    /// Line in the policy file.
+    pub line: usize,
+    /// The rule.
+    pub rule: String,
+    /// Regular files this rule is the first to appraise (or to exempt, for `dont_appraise`).
+    pub files: u64,
 }
 
 /// A file to label.
@@ -47,8 +64,11 @@ pub struct LabelSummary {
     pub hard_links: u64,
     /// Bytes of file content hashed.
     pub bytes_hashed: u64,
-    /// Entries not labelled, by reason (`not_root_owned`, `symlink`, `special`).
+    /// Entries not labelled, by reason (`not_root_owned` or `not_appraised` for regular files
+    /// the selection leaves out, `symlink`, `special`).
     pub skipped: BTreeMap<String, u64>,
+    /// With a policy selection: for each appraise/dont_appraise rule, the files it decides.
+    pub rules: Vec<RuleCount>,
     /// Root-owned files that cannot be labelled offline (e.g. fscrypt-encrypted), with why.
     pub cannot_label: Vec<Problem>,
     /// Wall-clock seconds of the pass.
@@ -89,9 +109,18 @@ pub struct Mismatch {
 }
 
 /// Walks the filesystem and collects what to hash, counting what is skipped.
-fn collect(fs: &GuestFs, selection: Selection, summary: &mut LabelSummary) -> Result<Vec<Target>> {
-    let Selection::RootOwned = selection;
+fn collect(fs: &GuestFs, selection: &Selection, summary: &mut LabelSummary) -> Result<Vec<Target>> {
     let raw = fs.raw();
+    let sb = raw.superblock();
+    let selector = match selection {
+        Selection::RootOwned => None,
+        Selection::Policy(p) => Some(Selector::new(p)),
+    };
+    let mut by_rule: Vec<u64> = match selection {
+        Selection::Policy(p) => vec![0; p.rules.len()],
+        Selection::RootOwned => Vec::new(),
+    };
+    let fsname = fs.partition().fs_type.name();
     let mut seen: HashSet<Ino> = HashSet::new();
     let mut targets = Vec::new();
     let mut skip = |reason: &str| *summary.skipped.entry(reason.to_string()).or_default() += 1;
@@ -101,10 +130,31 @@ fn collect(fs: &GuestFs, selection: Selection, summary: &mut LabelSummary) -> Re
         match e.meta.kind {
             FileKind::Directory => return Ok(()),
             FileKind::Symlink => skip("symlink"),
-            FileKind::Regular if e.meta.uid != 0 => skip("not_root_owned"),
             FileKind::Regular => {
                 if !seen.insert(e.meta.ino) {
                     hard_links += 1;
+                    return Ok(());
+                }
+                let wanted = match &selector {
+                    None => e.meta.uid == 0,
+                    Some(sel) => {
+                        let facts = FileFacts {
+                            uid: e.meta.uid,
+                            gid: e.meta.gid,
+                            mode: e.meta.mode,
+                            fsmagic: 0xef53,
+                            fsuuid: Some(sb.uuid_string()),
+                            fsname: fsname.to_string(),
+                        };
+                        let verdict = sel.appraised(&facts);
+                        if let Some(i) = verdict.rule_index {
+                            by_rule[i] += 1;
+                        }
+                        verdict.appraised
+                    }
+                };
+                if !wanted {
+                    skip(if selector.is_none() { "not_root_owned" } else { "not_appraised" });
                     return Ok(());
                 }
                 let path = e.path.to_string_lossy().into_owned();
@@ -126,6 +176,15 @@ fn collect(fs: &GuestFs, selection: Selection, summary: &mut LabelSummary) -> Re
     .map_err(|e| fs.err(e))?;
     summary.hard_links = hard_links;
     summary.cannot_label = encrypted;
+    if let Selection::Policy(p) = selection {
+        summary.rules = p
+            .rules
+            .iter()
+            .zip(&by_rule)
+            .filter(|(r, _)| matches!(r.action, Action::Appraise | Action::DontAppraise))
+            .map(|(r, n)| RuleCount { line: r.line, rule: r.to_string(), files: *n })
+            .collect();
+    }
     // Read in disk order: neighbouring files share qcow2 clusters and readahead.
     targets.sort_by_key(|t| match &t.layout {
         FileLayout::Blocks { extents, .. } => extents.first().map_or(0, |e| e.physical),
@@ -160,7 +219,7 @@ fn hash_all(
 }
 
 /// Labels every selected file of `fs` with its content's digest in `algo`.
-pub fn label(fs: &mut GuestFs, algo: HashAlgo, selection: Selection, progress: &dyn Progress) -> Result<LabelSummary> {
+pub fn label(fs: &mut GuestFs, algo: HashAlgo, selection: &Selection, progress: &dyn Progress) -> Result<LabelSummary> {
     let started = Instant::now();
     let mut summary = LabelSummary::default();
     let targets = collect(fs, selection, &mut summary)?;
@@ -197,7 +256,7 @@ pub fn label_file(fs: &mut GuestFs, ino: Ino, algo: HashAlgo) -> Result<()> {
 }
 
 /// Re-reads every selected file and its label and reports each one that does not match.
-pub fn verify(fs: &GuestFs, algo: HashAlgo, selection: Selection, progress: &dyn Progress) -> Result<VerifySummary> {
+pub fn verify(fs: &GuestFs, algo: HashAlgo, selection: &Selection, progress: &dyn Progress) -> Result<VerifySummary> {
     let started = Instant::now();
     let mut scratch = LabelSummary::default();
     let targets = collect(fs, selection, &mut scratch)?;

@@ -17,6 +17,16 @@ pub enum TableKind {
     None,
 }
 
+impl std::fmt::Display for TableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TableKind::Gpt => "GPT",
+            TableKind::Mbr => "MBR",
+            TableKind::None => "no partition table",
+        })
+    }
+}
+
 /// What a quick look at the first bytes of a partition found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
