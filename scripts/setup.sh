@@ -23,9 +23,10 @@ packages=(build-essential pkg-config libext2fs-dev e2fsprogs ca-certificates cur
 command -v qemu-img >/dev/null || packages+=(qemu-utils)
 if [ "$tests" = 1 ]; then
     # Test fixtures and independent oracles: partitioning, vfat, xattr tools, evmctl,
-    # unshare (util-linux) for the disk-full test, mmdebstrap + QEMU/OVMF for the real guest.
+    # unshare (util-linux) for the disk-full test, mmdebstrap + QEMU/OVMF for the real guest,
+    # cloud-init for `make-mime` (the MIME user-data reference) and `schema`.
     packages+=(gdisk fdisk dosfstools mtools attr ima-evm-utils util-linux openssl
-               mmdebstrap grub-efi-amd64-bin grub2-common qemu-system-x86 ovmf)
+               mmdebstrap grub-efi-amd64-bin grub2-common qemu-system-x86 ovmf cloud-init)
 fi
 
 apt_install() {

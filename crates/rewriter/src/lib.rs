@@ -22,6 +22,7 @@ pub mod guest;
 pub mod ima;
 pub mod kernel;
 pub mod partition;
+pub mod plugin;
 pub mod progress;
 pub mod qemu;
 
