@@ -393,6 +393,125 @@ impl Filesystem {
         Ok(Ino(ino))
     }
 
+    /// Creates a symbolic link at the absolute `path` pointing to `target` (not checked: the
+    /// guest resolves it), owned by `uid:gid`.
+    pub fn symlink(&mut self, path: &str, target: &str, uid: u32, gid: u32, time: u32) -> Result<Ino> {
+        let op = || format!("create symlink {path}");
+        self.require_rw(&op())?;
+        let (parent, name) =
+            split_parent(path).ok_or_else(|| Error::new(op(), Code::Other, "not an absolute path with a file name"))?;
+        let parent_ino = self.lookup_follow(parent)?;
+        if self.exists(path)? {
+            return Err(Error::new(op(), Code::Exists, "already exists"));
+        }
+        let cname = CString::new(name).map_err(|_| Error::new(op(), Code::Other, "name contains a NUL byte"))?;
+        let ctarget = CString::new(target).map_err(|_| Error::new(op(), Code::Other, "target contains a NUL byte"))?;
+        self.retry_dir_full(
+            parent_ino,
+            || {
+                // SAFETY: valid fs, parent directory and C strings; inode 0 lets libext2fs allocate.
+                unsafe { sys::ext2fs_symlink(self.raw, parent_ino.0, 0, cname.as_ptr(), ctarget.as_ptr()) }
+            },
+            &op,
+        )?;
+        let ino = self.lookup(path)?;
+        let mut inode = self.read_inode(ino)?;
+        set_owner(&mut inode, uid, gid);
+        inode.i_atime = time;
+        inode.i_ctime = time;
+        inode.i_mtime = time;
+        self.write_inode(ino, &mut inode)?;
+        Ok(ino)
+    }
+
+    /// Removes the entry at `path`: a file, symlink or special file, or an empty directory.
+    /// When the last link goes, the inode, its blocks and its extended-attribute block are freed
+    /// (what debugfs' `rm`/`rmdir` do, plus the attribute block).
+    pub fn remove(&mut self, path: &str, now: u32) -> Result<()> {
+        let op = || format!("remove {path}");
+        self.require_rw(&op())?;
+        let (parent, name) =
+            split_parent(path).ok_or_else(|| Error::new(op(), Code::Other, "not an absolute path with a file name"))?;
+        let parent_ino = self.lookup_follow(parent)?;
+        let ino = self.lookup(path)?;
+        let mut inode = self.read_inode(ino)?;
+        let is_dir = FileKind::from_mode(inode.i_mode) == FileKind::Directory;
+        if is_dir && !self.read_dir(ino)?.is_empty() {
+            return Err(Error::new(op(), Code::Other, "the directory is not empty"));
+        }
+        let cname = CString::new(name).map_err(|_| Error::new(op(), Code::Other, "name contains a NUL byte"))?;
+        // SAFETY: valid fs, directory, C string and inode number.
+        self.check(op(), unsafe { sys::ext2fs_unlink(self.raw, parent_ino.0, cname.as_ptr(), ino.0, 0) })?;
+        if is_dir {
+            // The directory's ".." was a link to the parent.
+            let mut p = self.read_inode(parent_ino)?;
+            p.i_links_count = p.i_links_count.saturating_sub(1);
+            p.i_mtime = now;
+            p.i_ctime = now;
+            self.write_inode(parent_ino, &mut p)?;
+            inode.i_links_count = 0;
+        } else {
+            inode.i_links_count = inode.i_links_count.saturating_sub(1);
+        }
+        if inode.i_links_count > 0 {
+            inode.i_ctime = now;
+            return self.write_inode(ino, &mut inode);
+        }
+        self.release_inode(ino, &mut inode, is_dir, now, &op)
+    }
+
+    fn release_inode(
+        &mut self,
+        ino: Ino,
+        inode: &mut sys::ext2_inode,
+        is_dir: bool,
+        now: u32,
+        op: &dyn Fn() -> String,
+    ) -> Result<()> {
+        // SAFETY: valid fs and inode buffer; punch frees every data and index block.
+        unsafe {
+            if sys::ext2fs_inode_has_valid_blocks2(self.raw, inode) != 0
+                || inode.i_flags & sys::EXT4_INLINE_DATA_FL != 0
+            {
+                self.check(op(), sys::ext2fs_punch(self.raw, ino.0, inode, ptr::null_mut(), 0, !0u64))?;
+            }
+            let acl = sys::ext2fs_file_acl_block(self.raw, inode);
+            if acl != 0 {
+                let mut count: u32 = 0;
+                self.check(
+                    op(),
+                    sys::ext2fs_adjust_ea_refcount3(self.raw, acl, ptr::null_mut(), -1, &mut count, ino.0),
+                )?;
+                if count == 0 {
+                    sys::ext2fs_block_alloc_stats2(self.raw, acl, -1);
+                }
+                sys::ext2fs_file_acl_block_set(self.raw, inode, 0);
+            }
+        }
+        inode.i_links_count = 0;
+        inode.i_dtime = now;
+        self.write_inode(ino, inode)?;
+        // SAFETY: marks the inode free in the bitmap and group counters.
+        unsafe { sys::ext2fs_inode_alloc_stats2(self.raw, ino.0, -1, is_dir as c_int) };
+        Ok(())
+    }
+
+    /// Removes `path` and, for a directory, everything below it. Missing is not an error.
+    pub fn remove_all(&mut self, path: &str, now: u32) -> Result<()> {
+        let ino = match self.lookup(path) {
+            Ok(ino) => ino,
+            Err(e) if e.code() == Code::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if self.metadata(ino)?.kind == FileKind::Directory {
+            for entry in self.read_dir(ino)? {
+                let name = String::from_utf8_lossy(&entry.name).into_owned();
+                self.remove_all(&format!("{}/{name}", path.trim_end_matches('/')), now)?;
+            }
+        }
+        self.remove(path, now)
+    }
+
     /// The entries of a directory, without `.` and `..`.
     pub fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
         unsafe extern "C" fn collect(

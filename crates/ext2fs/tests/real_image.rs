@@ -200,3 +200,49 @@ fn not_an_ext_filesystem_is_a_clear_error() {
     let err = Filesystem::open(Box::new(FileDevice { file, base: 0 }), OpenMode::ReadOnly).err().unwrap();
     assert_eq!(err.code(), Code::NotExt, "{err}");
 }
+
+#[test]
+fn symlinks_and_removals_leave_a_clean_filesystem() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = make_image(dir.path());
+    let t = 1_700_000_000;
+    let mut fs = open(&img, OpenMode::ReadWrite);
+    let new = |kind| NewInode { kind, mode: 0o644, uid: 0, gid: 0, time: t };
+    fs.symlink("/etc/short", "fstab", 0, 0, t).unwrap();
+    let long_target = format!("/{}", "x".repeat(200));
+    fs.symlink("/etc/long", &long_target, 1000, 1000, t).unwrap();
+    // A tree with files (one with a big xattr that needs its own block), a nested dir, a link.
+    fs.create("/var", new(FileKind::Directory)).unwrap();
+    fs.create("/var/lib", new(FileKind::Directory)).unwrap();
+    fs.create("/var/lib/cloud", new(FileKind::Directory)).unwrap();
+    fs.create("/var/lib/cloud/instances", new(FileKind::Directory)).unwrap();
+    for i in 0..50 {
+        let f = fs.create(&format!("/var/lib/cloud/instances/f{i}"), new(FileKind::Regular)).unwrap();
+        fs.write_file(f, &vec![b'a'; 5000 * i], t).unwrap();
+        if i % 10 == 0 {
+            fs.set_xattr(f, "user.big", &[7u8; 600]).unwrap();
+        }
+    }
+    fs.symlink("/var/lib/cloud/instance", "/var/lib/cloud/instances", 0, 0, t).unwrap();
+    fs.close().unwrap();
+    run(Command::new("e2fsck").arg("-fn").arg(&img));
+    assert!(
+        debugfs(&img, "stat /etc/long").contains("Fast link dest")
+            || debugfs(&img, "stat /etc/long").contains("Type: symlink")
+    );
+
+    let mut fs = open(&img, OpenMode::ReadWrite);
+    let free_before = fs.superblock().free_blocks;
+    fs.remove_all("/var/lib/cloud", t).unwrap();
+    fs.remove("/etc/short", t).unwrap();
+    fs.remove("/etc/fstab.hard", t).unwrap(); // one of two links: the inode stays
+    assert_eq!(fs.lookup("/var/lib/cloud").unwrap_err().code(), Code::NotFound);
+    assert_eq!(fs.remove("/etc/sub", t).unwrap_err().to_string().contains("not empty"), true);
+    let fstab = fs.lookup("/etc/fstab").unwrap();
+    assert_eq!(fs.metadata(fstab).unwrap().links, 1);
+    fs.close().unwrap();
+    run(Command::new("e2fsck").arg("-fn").arg(&img));
+    let fs = open(&img, OpenMode::ReadOnly);
+    assert!(fs.superblock().free_blocks > free_before + 100, "the files' blocks are free again");
+    assert!(debugfs(&img, "ls -l /var/lib").lines().all(|l| !l.contains("cloud")));
+}
