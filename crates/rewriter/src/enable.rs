@@ -185,29 +185,40 @@ impl EnableReport {
     }
 }
 
-/// Runs the pipeline. On error (or when the verification finds a wrong label) the output is
-/// not created and the input is untouched.
-pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableReport> {
-    let started = Instant::now();
+/// What `ima enable` will do to an image, checked before anything is written.
+pub struct ImaPlan {
+    /// The policy to install (normalised: final newline).
+    pub policy_bytes: Vec<u8>,
+    /// Where it came from, for the report.
+    pub policy_source: String,
+    /// What the checks against the image found.
+    pub findings: Vec<Finding>,
+    /// Which files get labels.
+    pub selection: Selection,
+    /// The image's partitions.
+    pub table: partition::PartitionTable,
+    /// Its root filesystem.
+    pub root: RootChoice,
+    /// Its format.
+    pub format: ImageFormat,
+}
+
+/// Reads `image` (read-only), finds its root and checks the policy against it.
+pub fn plan(image: &std::path::Path, opts: &EnableOptions) -> Result<ImaPlan> {
     // Read the policy file before touching any image: a typo there is the cheapest error.
     let policy_file = match &opts.policy {
         PolicySource::File(path) => Some(read_policy_file(path)?),
         PolicySource::Default => None,
     };
-
-    // Check the input, find its root and check the policy against it before copying gigabytes.
-    let input = DiskImage::open(&opts.input, false)?;
-    let format = input.format();
-    let qcow2 = input.qcow2_header().cloned();
-    let input = Arc::new(input);
-    let table = partition::read_partitions(&input)?;
-    let root = guest::find_root(&input, &table, opts.root_partition)?;
+    let disk = Arc::new(DiskImage::open(image, false)?);
+    let format = disk.format();
+    let table = partition::read_partitions(&disk)?;
+    let root = guest::find_root(&disk, &table, opts.root_partition)?;
     tracing::info!("root filesystem: {} ({})", root.partition.describe(), root.reason);
     let facts = {
-        let fs = GuestFs::open(input.clone(), &root.partition, OpenMode::ReadOnly)?;
+        let fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadOnly)?;
         guest::image_facts(&fs, None)?
     };
-    drop(input);
     let (policy_bytes, policy_source) = match policy_file {
         Some((bytes, name)) => (bytes, name),
         None => (
@@ -220,10 +231,31 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
         LabelScope::Policy => Selection::Policy(Arc::new(parsed_policy)),
         LabelScope::AllRoot => Selection::RootOwned,
     };
+    Ok(ImaPlan { policy_bytes, policy_source, findings, selection, table, root, format })
+}
 
-    tracing::info!("copying {} to a temporary file beside {}", opts.input.display(), opts.output.display());
-    let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
-    let disk = Arc::new(DiskImage::open(staged.path(), true)?);
+/// What [`apply`] did.
+pub struct Applied {
+    /// Whether the policy file was written.
+    pub policy_changed: bool,
+    /// The command line step.
+    pub cmdline: CmdlineReport,
+    /// The fstab step.
+    pub fstab: FstabReport,
+    /// Labels per filesystem.
+    pub filesystems: Vec<FilesystemReport>,
+    /// The verification.
+    pub verify: VerifySummary,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Applies `plan` to the image at `path` in place (policy, command line, fstab, labels,
+/// verification) and flushes it. Used on a staged copy: by `enable` and, as the last step, by
+/// the plugin pipeline.
+pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progress: &dyn Progress) -> Result<Applied> {
+    let (table, root, selection) = (&plan.table, &plan.root, &plan.selection);
+    let disk = Arc::new(DiskImage::open(path, true)?);
     let mut warnings = Vec::new();
     let mut fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadWrite)?;
     if !fs.raw().superblock().has_xattrs {
@@ -232,7 +264,6 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
             cause: ext2fs::Error::new_public("check features", ext2fs::Code::NoXattrSupport, "the filesystem has no ext_attr feature, so it cannot hold IMA labels; enable it with `tune2fs -O ext_attr`"),
         });
     }
-
     let fstab_text = fs.read_text("/etc/fstab")?.unwrap_or_default();
     let entries = fstab::parse(&fstab_text);
     // Other ext filesystems the guest mounts (a separate /boot, say): the seed's
@@ -258,7 +289,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
         }
     }
 
-    let policy_changed = install_policy(&mut fs, &policy_bytes)?;
+    let policy_changed = install_policy(&mut fs, &plan.policy_bytes)?;
     tracing::info!("policy {}: {}", policy::POLICY_PATH, if policy_changed { "written" } else { "already in place" });
     let mut boot_fs = match extra.iter().find(|(mp, _)| mp == "/boot") {
         Some((_, p)) => Some(GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?),
@@ -269,7 +300,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     let fstab_report = edit_fstab(&mut fs, &fstab_text, opts.iversion)?;
 
     let mut filesystems = Vec::new();
-    let root_labels = label::label(&mut fs, opts.hash, &selection, progress)?;
+    let root_labels = label::label(&mut fs, opts.hash, selection, progress)?;
     filesystems.push(FilesystemReport {
         mount_point: "/".into(),
         partition: root.partition.number,
@@ -277,13 +308,13 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     });
     if let Some(b) = boot_fs.take() {
         let mut b = b;
-        let labels = label::label(&mut b, opts.hash, &selection, progress)?;
+        let labels = label::label(&mut b, opts.hash, selection, progress)?;
         filesystems.push(FilesystemReport { mount_point: "/boot".into(), partition: b.partition().number, labels });
         b.close()?;
     }
     for (mp, p) in extra.iter().filter(|(mp, _)| mp != "/boot") {
         let mut other = GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?;
-        let labels = label::label(&mut other, opts.hash, &selection, progress)?;
+        let labels = label::label(&mut other, opts.hash, selection, progress)?;
         filesystems.push(FilesystemReport { mount_point: mp.clone(), partition: p.number, labels });
         other.close()?;
     }
@@ -297,7 +328,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
     all.extend(extra.iter().cloned());
     for (mp, p) in &all {
         let check = GuestFs::open(disk.clone(), p, OpenMode::ReadOnly)?;
-        let v = label::verify(&check, opts.hash, &selection, progress)?;
+        let v = label::verify(&check, opts.hash, selection, progress)?;
         verify.files_checked += v.files_checked;
         verify.bytes_hashed += v.bytes_hashed;
         verify.seconds += v.seconds;
@@ -310,35 +341,41 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
         check.close()?;
     }
 
-    let labels = sum_labels(&filesystems);
+    drop(disk);
+    Ok(Applied { policy_changed, cmdline, fstab: fstab_report, filesystems, verify, warnings })
+}
+
+/// Runs the pipeline. On error (or when the verification finds a wrong label) the output is
+/// not created and the input is untouched.
+pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableReport> {
+    let started = Instant::now();
+    let plan = plan(&opts.input, opts)?;
+    let qcow2 = crate::disk::probe(&opts.input)?.1;
+    tracing::info!("copying {} to a temporary file beside {}", opts.input.display(), opts.output.display());
+    let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
+    let applied = apply(staged.path(), &plan, opts, progress)?;
     let report = EnableReport {
         input: opts.input.clone(),
         output: opts.output.clone(),
-        format,
-        partition_table: table.kind,
-        root: root_report(&root),
+        format: plan.format,
+        partition_table: plan.table.kind,
+        root: root_report(&plan.root),
         mode: opts.mode,
         hash: opts.hash,
         policy: PolicyReport {
             path: policy::POLICY_PATH.into(),
-            source: policy_source,
-            changed: policy_changed,
-            findings,
+            source: plan.policy_source.clone(),
+            changed: applied.policy_changed,
+            findings: plan.findings.clone(),
         },
-        cmdline,
-        fstab: fstab_report,
-        labels,
-        filesystems,
-        verify,
-        warnings,
+        cmdline: applied.cmdline,
+        fstab: applied.fstab,
+        labels: sum_labels(&applied.filesystems),
+        filesystems: applied.filesystems,
+        verify: applied.verify,
+        warnings: applied.warnings,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let disk = Arc::try_unwrap(disk).map_err(|_| Error::Output {
-        path: opts.output.clone(),
-        message: "internal error: the image is still in use".into(),
-    })?;
-    disk.flush()?;
-    drop(disk);
     if report.is_clean() {
         staged.commit()?;
     }
