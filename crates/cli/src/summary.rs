@@ -41,9 +41,12 @@ pub fn render(r: &EnableReport) -> String {
         r.policy.source,
         if r.policy.changed { "" } else { ", already in place" }
     );
-    let files =
-        if r.cmdline.files_changed.is_empty() { "already set".to_string() } else { r.cmdline.files_changed.join(", ") };
-    let _ = writeln!(s, "  cmdline    {} in {files}", r.cmdline.set.join(" "));
+    let files = if r.cmdline.files_changed.is_empty() {
+        "already set".to_string()
+    } else {
+        format!("set in {}", r.cmdline.files_changed.join(", "))
+    };
+    let _ = writeln!(s, "  cmdline    {}: {files}", r.cmdline.set.join(" "));
     let _ = writeln!(
         s,
         "  rootflags  i_version {}: {}",
