@@ -37,6 +37,53 @@ Examples:
 
 Exit status: 0 every check passed, 1 a check failed, 2 error (no QEMU, unreadable image, ...).")]
     BootCheck(BootCheckArgs),
+    /// Run plugin folders against an image: files overlays, host hooks, one cloud-init boot
+    /// when needed (checked), then IMA offline and last.
+    ///
+    /// Plugins are `NN-name` folders (both upstream layouts); a NOT_RUN file skips one. The
+    /// listing of what will run is printed first; every plugin is validated before anything
+    /// runs. The boot's result is read from cloud-init's own files; its per-instance state and
+    /// the seed are removed afterwards. IMA runs when the 98-ima-enable-simple plugin is
+    /// active (settings from its ima.conf, policy from its files/etc/ima/ima-policy).
+    #[command(after_help = "\
+Examples:
+  cvm-image-rewriter run -i debian.qcow2 -o debian-cvm.qcow2 --plugins plugins/
+  cvm-image-rewriter run -i in.qcow2 -o out.qcow2 --plugins plugins/ --plugins my-plugins/ --timeout 20m
+
+Exit status: 0 success, 2 any error (a plugin invalid or failing, the boot or cloud-init
+failing, a wrong IMA label); the output is written only on success.")]
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Input disk image. Never modified.
+    #[arg(short, long, value_name = "IN")]
+    pub input: PathBuf,
+    /// Output disk image, written only on success.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// A plugin folder (repeatable; plugins from all folders run in NN order).
+    #[arg(long = "plugins", value_name = "DIR", required = true)]
+    pub plugins: Vec<PathBuf>,
+    /// Deadline of the cloud-init boot: 900, 15m, 1h.
+    #[arg(long, default_value = "20m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Accelerator for the boot.
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    pub accel: AccelArg,
+    /// Keep the boot's console logs in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub keep_logs: Option<PathBuf>,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 2048)]
+    pub memory: u32,
+    /// Guest CPUs.
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u32,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

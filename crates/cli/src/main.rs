@@ -11,7 +11,7 @@ mod summary;
 use anyhow::Context;
 use args::{
     AccelArg, BootCheckArgs, Cli, Command, EnableArgs, Hash, ImaCommand, LabelArg, Mode, PolicyCheckArgs,
-    PolicyCommand, PolicyDefaultArgs, ProfileArg,
+    PolicyCommand, PolicyDefaultArgs, ProfileArg, RunArgs,
 };
 use clap::Parser;
 use cvm_rewriter::enable::{self, EnableOptions, LabelScope, PolicySource, RootflagsIVersion};
@@ -60,6 +60,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Ima(ImaCommand::Enable(args)) => enable_cmd(args, cli.quiet),
         Command::BootCheck(args) => boot_check_cmd(args, cli.verbose > 0, cli.quiet),
+        Command::Run(args) => run_cmd(args, cli.verbose > 0, cli.quiet),
         Command::Ima(ImaCommand::Policy(PolicyCommand::Default(args))) => policy_default_cmd(args),
         Command::Ima(ImaCommand::Policy(PolicyCommand::Check(args))) => policy_check_cmd(args),
     }
@@ -119,14 +120,9 @@ fn enable_cmd(args: &EnableArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
 fn boot_check_cmd(args: &BootCheckArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode> {
     use cvm_rewriter::bootcheck::{boot_check, BootCheckOptions};
-    use cvm_rewriter::qemu::Accel;
     let opts = BootCheckOptions {
         image: args.image.clone(),
-        accel: match args.accel {
-            AccelArg::Auto => Accel::Auto,
-            AccelArg::Kvm => Accel::Kvm,
-            AccelArg::Tcg => Accel::Tcg,
-        },
+        accel: accel_of(args.accel),
         timeout: args.timeout,
         keep_logs: args.keep_logs.clone(),
         stream,
@@ -214,4 +210,110 @@ fn policy_check_cmd(args: &PolicyCheckArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn accel_of(a: AccelArg) -> cvm_rewriter::qemu::Accel {
+    use cvm_rewriter::qemu::Accel;
+    match a {
+        AccelArg::Auto => Accel::Auto,
+        AccelArg::Kvm => Accel::Kvm,
+        AccelArg::Tcg => Accel::Tcg,
+    }
+}
+
+/// IMA settings of the 98-ima-enable-simple plugin: `key=value` lines of its ima.conf and its
+/// policy file; `None` when no such plugin is active.
+fn ima_from_plugins(args: &RunArgs) -> anyhow::Result<Option<EnableOptions>> {
+    let plugins = cvm_rewriter::plugin::discover(&args.plugins).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(p) = plugins.iter().find(|p| !p.skipped && cvm_rewriter::run::is_ima_plugin(p)) else {
+        return Ok(None);
+    };
+    let conf_path = p.dir.join("ima.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap_or_default();
+    let mut mode = AppraiseMode::Enforce;
+    let mut hash = HashAlgo::Sha256;
+    for (n, line) in conf.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("{}:{}: expected key=value", conf_path.display(), n + 1))?;
+        match (k.trim(), v.trim()) {
+            ("mode", "enforce") => mode = AppraiseMode::Enforce,
+            ("mode", "log") => mode = AppraiseMode::Log,
+            ("mode", "fix") => mode = AppraiseMode::Fix,
+            ("hash", h) => {
+                hash = HashAlgo::from_name(h)
+                    .ok_or_else(|| anyhow::anyhow!("{}:{}: unknown hash {h}", conf_path.display(), n + 1))?
+            }
+            ("label", "offline") => {}
+            (k, v) => {
+                anyhow::bail!("{}:{}: unknown setting {k}={v} (mode, hash, label=offline)", conf_path.display(), n + 1)
+            }
+        }
+    }
+    let policy = p.files.as_ref().map(|f| f.join("etc/ima/ima-policy")).filter(|f| f.is_file());
+    Ok(Some(EnableOptions {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        policy: policy.map_or(PolicySource::Default, PolicySource::File),
+        mode,
+        hash,
+        iversion: true,
+        rootflags_i_version: RootflagsIVersion::Auto,
+        root_partition: None,
+        profile: Profile::Tcb,
+        label: LabelScope::Policy,
+        deny_warnings: false,
+    }))
+}
+
+fn run_cmd(args: &RunArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode> {
+    use cvm_rewriter::run::{run, RunOptions};
+    let opts = RunOptions {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        plugin_dirs: args.plugins.clone(),
+        timeout: args.timeout,
+        accel: accel_of(args.accel),
+        keep_logs: args.keep_logs.clone(),
+        stream,
+        memory_mib: args.memory,
+        cpus: args.cpus,
+        ima: ima_from_plugins(args)?,
+    };
+    let bars = progress::Bars::new(!quiet && std::io::stderr().is_terminal());
+    let listing = |text: &str| {
+        if !quiet {
+            eprint!("cvm-image-rewriter: plugins:\n{text}");
+        }
+    };
+    let report = run(&opts, &bars, &listing)
+        .with_context(|| format!("run: {} -> {}", args.input.display(), args.output.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
+    }
+    if !quiet {
+        eprintln!("cvm-image-rewriter: {} written in {:.0} s", args.output.display(), report.seconds);
+        if let Some(b) = &report.boot {
+            eprintln!(
+                "  boot       {:?} after {:.0} s under {}; data source {}",
+                b.outcome,
+                b.seconds,
+                b.accel.qemu_name(),
+                report.datasource.as_deref().unwrap_or("?")
+            );
+        }
+        if let Some(i) = &report.ima {
+            eprintln!(
+                "  ima        {} labels written, {} verified, {}",
+                i.files_labelled,
+                i.files_checked,
+                i.cmdline.join(" ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

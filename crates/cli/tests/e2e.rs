@@ -169,3 +169,114 @@ fn a_wrong_label_on_a_file_boot_executes_is_reported() {
     let _ = std::fs::remove_file(&raw);
     let _ = std::fs::remove_file(&labelled);
 }
+
+/// A plugin set on top of the shipped plugins: a cloud-config runcmd and two x-shellscripts
+/// that leave marks in the guest, in an order cloud-init guarantees (scripts by name, then
+/// runcmd).
+fn marks_plugin(dir: &Path) {
+    let p = dir.join("20-marks/cloud-init");
+    std::fs::create_dir_all(p.join("cloud-config")).unwrap();
+    std::fs::create_dir_all(p.join("x-shellscript")).unwrap();
+    std::fs::write(
+        p.join("cloud-config/20-marks.yaml"),
+        "#cloud-config\nmerge_how:\n - name: list\n   settings: [append]\n - name: dict\n   settings: [no_replace, recurse_list]\nruncmd:\n - [sh, -c, \"echo runcmd >> /var/lib/cvm-marks\"]\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("x-shellscript/21-first.sh"), "#!/bin/sh\nset -eu\necho first >> /var/lib/cvm-marks\n")
+        .unwrap();
+    std::fs::write(p.join("x-shellscript/22-second.sh"), "#!/bin/sh\nset -eu\necho second >> /var/lib/cvm-marks\n")
+        .unwrap();
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let (code, _, err) = run(Command::new("cp").arg("-a").arg(from).arg(to));
+    assert_eq!(code, 0, "cp: {err}");
+}
+
+/// Reads one file of the root filesystem of `image` with debugfs (qcow2 converted to raw).
+fn guest_read(image: &Path, scratch: &Path, request: &str) -> String {
+    let raw = scratch.join("view.raw");
+    let (code, _, err) = run(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(image).arg(&raw));
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) =
+        run(Command::new("debugfs").arg("-R").arg(request).arg(format!("{}?offset=68157440", raw.display())));
+    let _ = std::fs::remove_file(&raw);
+    out
+}
+
+/// `run` with the shipped plugins plus marks: one boot does the guest work (checked offline,
+/// in order), cloud-init leaves no instance state, IMA is applied last (the file the boot
+/// created is labelled), and the result passes boot-check.
+#[test]
+fn run_with_plugins_boots_once_and_labels_last() {
+    let base = fixture("ubuntu");
+    let _boot = BOOT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = work_dir().join("run-ok");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let plugins = dir.join("plugins");
+    copy_tree(&repo_root().join("plugins"), &plugins);
+    marks_plugin(&plugins);
+    let out = dir.join("out.qcow2");
+    let (code, json, err) = run(Command::new(bin())
+        .args(["run", "--json", "--accel", "auto", "--timeout", "20m", "-i"])
+        .arg(&base)
+        .arg("-o")
+        .arg(&out)
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--keep-logs")
+        .arg(dir.join("logs")));
+    assert_eq!(code, 0, "run failed:\n{err}");
+    assert!(err.contains("20-marks") && err.contains("97-sample") && err.contains("NOT_RUN"), "listing: {err}");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert!(report["datasource"].as_str().unwrap().contains("NoCloud"), "{report:#}");
+    assert_eq!(report["ima"]["mismatches"], 0);
+
+    let scratch = dir.join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    assert_eq!(guest_read(&out, &scratch, "cat /var/lib/cvm-marks"), "first\nsecond\nruncmd\n");
+    assert!(!guest_read(&out, &scratch, "cat /etc/motd").is_empty(), "02-motd-welcome");
+    assert!(guest_read(&out, &scratch, "ls /etc/udev/rules.d").contains("tdx"), "07-device-permission");
+    let cloud = guest_read(&out, &scratch, "ls /var/lib/cloud");
+    for gone in ["instances", "instance", "data", "sem", "seed"] {
+        assert!(!cloud.split_whitespace().any(|n| n == gone), "/var/lib/cloud still has {gone}: {cloud}");
+    }
+    assert!(!guest_read(&out, &scratch, "ls /var/log").contains("cloud-init"), "cloud-init logs removed");
+    let label = guest_read(&out, &scratch, "ea_get -x /var/lib/cvm-marks security.ima");
+    let want = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(b"first\nsecond\nruncmd\n");
+        format!("0404{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    };
+    assert!(label.replace([' ', '\n'], "").contains(&want), "the file the boot created is labelled: {label}");
+
+    let (code, bc, err) = boot_check(&out, &dir.join("logs-check"));
+    assert_eq!(code, 0, "boot-check of the run's output:\n{err}\n{bc:#}");
+}
+
+/// A failing x-shellscript: `run` exits non-zero, shows the guest's own error line, and
+/// writes no output.
+#[test]
+fn run_fails_with_the_guests_error_when_a_script_fails() {
+    let base = fixture("ubuntu");
+    let _boot = BOOT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = work_dir().join("run-fail");
+    let _ = std::fs::remove_dir_all(&dir);
+    let p = dir.join("plugins/30-fail/cloud-init/x-shellscript");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(p.join("31-fail.sh"), "#!/bin/sh\necho 'cvm-test: deliberate failure' >&2\nexit 3\n").unwrap();
+    let out = dir.join("out.qcow2");
+    let (code, _, err) = run(Command::new(bin())
+        .args(["run", "--accel", "auto", "--timeout", "20m", "-i"])
+        .arg(&base)
+        .arg("-o")
+        .arg(&out)
+        .arg("--plugins")
+        .arg(dir.join("plugins")));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("31-fail.sh") && err.contains("deliberate failure"), "the guest's error is shown:\n{err}");
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().contains("tmp")), "no temporary output left: {left:?}");
+}

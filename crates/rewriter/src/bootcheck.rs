@@ -256,6 +256,7 @@ pub fn boot_check(opts: &BootCheckOptions) -> Result<BootCheckReport> {
         timeout: opts.timeout,
         work_dir: work.clone(),
         stream: opts.stream,
+        kvm_silence_fallback: (opts.accel == Accel::Auto).then(|| Duration::from_secs(90)),
     };
     let boot = run.run()?;
     let result = if boot.outcome == Outcome::PoweredOff { read_result_offline(&overlay) } else { None }

@@ -53,6 +53,12 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A plugin is invalid or one of its host hooks failed.
+    #[error("{0}")]
+    Plugin(String),
+    /// The cloud-init boot did not do its job.
+    #[error("{0}")]
+    CloudInit(String),
     /// Running QEMU failed (missing binary or firmware, cannot start).
     #[error("{0}")]
     Qemu(String),

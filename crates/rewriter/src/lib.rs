@@ -25,5 +25,6 @@ pub mod partition;
 pub mod plugin;
 pub mod progress;
 pub mod qemu;
+pub mod run;
 
 pub use error::{Error, Result};

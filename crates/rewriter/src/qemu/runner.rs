@@ -59,6 +59,10 @@ pub struct QemuRun {
     pub work_dir: PathBuf,
     /// Copy the consoles to stderr as they come.
     pub stream: bool,
+    /// Under KVM: if the guest prints nothing on either console for this long, kill it and
+    /// boot again under TCG. `/dev/kvm` can pass a tiny probe yet hang a real UEFI guest
+    /// (nested virtualisation), and a guest that does boot prints within seconds.
+    pub kvm_silence_fallback: Option<Duration>,
 }
 
 /// Kills QEMU if the runner leaves early (error, panic): no orphaned guest keeps running.
@@ -144,6 +148,18 @@ impl QemuRun {
 
     /// Boots and waits for the guest to power off, or for the deadline.
     pub fn run(&self) -> Result<BootResult> {
+        match self.run_once()? {
+            None => {
+                tracing::warn!("the guest printed nothing under KVM; booting again under TCG");
+                let tcg = QemuRun { accel: Accel::Tcg, kvm_silence_fallback: None, ..self.clone() };
+                Ok(tcg.run_once()?.expect("no fallback under TCG"))
+            }
+            Some(result) => Ok(result),
+        }
+    }
+
+    /// One boot; `None` when it was cut short by the KVM silence fallback.
+    fn run_once(&self) -> Result<Option<BootResult>> {
         let qemu = qemu_binary()?;
         let fw = Firmware::find()?;
         let io = |what: &str, e: std::io::Error| Error::Qemu(format!("{what}: {e}"));
@@ -174,12 +190,20 @@ impl QemuRun {
             .spawn()
             .map_err(|e| io("starting qemu-system-x86_64", e))?;
         let mut guard = ChildGuard(child);
+        let silence = if self.accel == Accel::Kvm { self.kvm_silence_fallback } else { None };
+        let mut silent_kill = false;
         let status = loop {
             match guard.0.try_wait().map_err(|e| io("waiting for QEMU", e))? {
                 Some(status) => break Some(status),
                 None if started.elapsed() >= self.timeout => {
                     let _ = guard.0.kill();
                     let _ = guard.0.wait();
+                    break None;
+                }
+                None if silence.is_some_and(|d| started.elapsed() >= d) && console_is_empty(&serial_log, &hvc_log) => {
+                    let _ = guard.0.kill();
+                    let _ = guard.0.wait();
+                    silent_kill = true;
                     break None;
                 }
                 None => std::thread::sleep(Duration::from_millis(50)),
@@ -194,6 +218,9 @@ impl QemuRun {
         let _ = hvc_thread.join();
         let _ = std::fs::remove_file(&serial_sock);
         let _ = std::fs::remove_file(&hvc_sock);
+        if silent_kill {
+            return Ok(None);
+        }
         let outcome = match status {
             None => Outcome::TimedOut,
             Some(s) if s.success() => Outcome::PoweredOff,
@@ -204,8 +231,13 @@ impl QemuRun {
                 Outcome::Crashed { detail: format!("QEMU exited with {s}: {}", tail.join(" | ")) }
             }
         };
-        Ok(BootResult { outcome, accel: self.accel, seconds, serial_log, hvc_log })
+        Ok(Some(BootResult { outcome, accel: self.accel, seconds, serial_log, hvc_log }))
     }
+}
+
+fn console_is_empty(a: &Path, b: &Path) -> bool {
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    len(a) == 0 && len(b) == 0
 }
 
 fn is_qcow2(path: &Path) -> bool {

@@ -1,0 +1,478 @@
+//! `run`: the upstream plugin pipeline, checked.
+//!
+//! Order: discover and validate the plugins (nothing runs before every plugin is valid) and
+//! check the IMA plan against the input; copy the input to a staged output; per plugin, its
+//! `files/` overlay (offline), its pre-stage `host_run.sh` (image closed, `GUEST_IMG` set) and
+//! its `guest_run.sh` copy; then, only when some part needs the guest, one boot with a NoCloud
+//! seed planted in the image (base user-data last: it powers off and has no password), whose
+//! result cloud-init's own files tell; then the per-instance cloud-init state and our seed are
+//! removed; post-stage hooks; and IMA, offline and last, so every file the boot changed is
+//! labelled with its final content. The output is renamed into place only at the end.
+
+use crate::cloudinit::{multipart, random_boundary, unique_instance_id, Part, Seed};
+use crate::disk::{DiskImage, StagedOutput};
+use crate::enable::{self, Applied, EnableOptions};
+use crate::error::{Error, Result};
+use crate::fs::GuestFs;
+use crate::guest::{self, RootChoice};
+use crate::partition;
+use crate::plugin::{self, GuestFileKind, Plugin};
+use crate::progress::Progress;
+use crate::qemu::{resolve_accel, Accel, BootResult, Outcome, QemuRun};
+use ext2fs::OpenMode;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything `run` needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Input image (never modified).
+    pub input: PathBuf,
+    /// Output image, written only when everything succeeded.
+    pub output: PathBuf,
+    /// Plugin folders, in the order given.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Deadline of the cloud-init boot.
+    pub timeout: Duration,
+    /// Accelerator for the boot.
+    pub accel: Accel,
+    /// Keep the boot's console logs here.
+    pub keep_logs: Option<PathBuf>,
+    /// Stream the guest consoles to stderr.
+    pub stream: bool,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Guest CPUs.
+    pub cpus: u32,
+    /// The IMA step's options (input/output are ignored: it works on the staged image), or
+    /// `None` for no IMA step.
+    pub ima: Option<EnableOptions>,
+}
+
+/// What the run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// Plugins found, in order, with what they have (the listing printed first).
+    pub plugins: Vec<String>,
+    /// The boot, when there was one.
+    pub boot: Option<BootResult>,
+    /// cloud-init's data source in the boot (`DataSourceNoCloud`...).
+    pub datasource: Option<String>,
+    /// The IMA step.
+    pub ima: Option<ImaStep>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// The IMA step of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImaStep {
+    /// Files labelled over all filesystems.
+    pub files_labelled: u64,
+    /// Labels verified.
+    pub files_checked: u64,
+    /// Wrong labels (the run fails if any).
+    pub mismatches: usize,
+    /// The command line set.
+    pub cmdline: Vec<String>,
+}
+
+/// The embedded base user-data: the intent of upstream's `user-data.basic` (rebuild the initrd
+/// and grub.cfg after the plugins' work, power off), with no default password and no ssh
+/// password login. It is the last part, so its runcmd entries run after the plugins'.
+pub const BASE_USER_DATA: &str = r#"#cloud-config
+# cvm-image-rewriter: finish the guest-side work, then power off.
+merge_how:
+ - name: list
+   settings: [append]
+ - name: dict
+   settings: [no_replace, recurse_list]
+ssh_pwauth: false
+disable_root: true
+runcmd:
+ - [update-initramfs, -u, -k, all]
+ - [update-grub]
+power_state:
+  mode: poweroff
+  delay: now
+  timeout: 600
+  condition: true
+"#;
+
+const SEED_DIR: &str = "/var/lib/cloud/seed/nocloud";
+
+fn now() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+}
+
+fn plugin_errors(errors: Vec<plugin::PluginError>) -> Error {
+    let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    Error::Plugin(format!("{} problem(s) in the plugins:\n{}", errors.len(), list.join("\n")))
+}
+
+/// The upstream IMA plugin (`98-ima-enable-simple`), configured through its folder.
+pub fn is_ima_plugin(p: &Plugin) -> bool {
+    p.name.ends_with("-ima-enable-simple")
+}
+
+const POLICY: &str = "/etc/ima/ima-policy";
+const POLICY_HELD: &str = "/etc/ima/ima-policy.cvm-image-rewriter-held";
+
+/// Moves an existing IMA policy out of systemd's way for the boot (with `hold`), or back.
+fn hold_policy(fs: &mut GuestFs, hold: bool) -> Result<bool> {
+    let (from, to) = if hold { (POLICY, POLICY_HELD) } else { (POLICY_HELD, POLICY) };
+    let Some(data) = fs.read(from)? else { return Ok(false) };
+    fs.write(to, &data, 0o644)?;
+    fs.raw_mut().remove(from, now()).map_err(|e| fs.err(e))?;
+    Ok(true)
+}
+
+/// Opens the staged image and its root filesystem for writing.
+fn open_root(path: &Path, root: &RootChoice) -> Result<(Arc<DiskImage>, GuestFs)> {
+    let disk = Arc::new(DiskImage::open(path, true)?);
+    let fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadWrite)?;
+    Ok((disk, fs))
+}
+
+fn close_root(disk: Arc<DiskImage>, fs: GuestFs) -> Result<()> {
+    fs.close()?;
+    disk.flush()
+}
+
+/// Writes a plugin's `files/` tree into the guest, owned by root, modes kept.
+fn overlay_files(fs: &mut GuestFs, p: &Plugin, files: &Path) -> Result<()> {
+    let entries = plugin::guest_files(files).map_err(plugin_errors)?;
+    let t = now();
+    for f in entries {
+        let io = |e: std::io::Error| Error::Plugin(format!("{}: {}: {e}", p.name, f.host_path.display()));
+        match &f.kind {
+            GuestFileKind::Dir => fs.mkdir_all(&f.guest_path)?,
+            GuestFileKind::File => {
+                let data = std::fs::read(&f.host_path).map_err(io)?;
+                replace_non_file(fs, &f.guest_path, t)?;
+                fs.write(&f.guest_path, &data, f.mode as u16)?;
+                let ino = fs.find(&f.guest_path)?.expect("just written");
+                fs.raw_mut().set_owner_mode(ino, 0, 0, f.mode as u16, t).map_err(|e| fs.err(e))?;
+            }
+            GuestFileKind::Symlink(target) => {
+                if fs.raw().exists(&f.guest_path).map_err(|e| fs.err(e))? {
+                    fs.raw_mut().remove(&f.guest_path, t).map_err(|e| fs.err(e))?;
+                }
+                let parent = f.guest_path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()).unwrap_or("/");
+                fs.mkdir_all(parent)?;
+                fs.raw_mut().symlink(&f.guest_path, target, 0, 0, t).map_err(|e| fs.err(e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A file from `files/` replaces a symlink or special file of the same name (later wins), but
+/// never a directory.
+fn replace_non_file(fs: &mut GuestFs, path: &str, t: u32) -> Result<()> {
+    let Ok(ino) = fs.raw().lookup(path) else { return Ok(()) };
+    let kind = fs.raw().metadata(ino).map_err(|e| fs.err(e))?.kind;
+    match kind {
+        ext2fs::FileKind::Regular => Ok(()),
+        ext2fs::FileKind::Directory => {
+            Err(Error::Plugin(format!("{path}: a plugin file would replace a directory of the image")))
+        }
+        _ => fs.raw_mut().remove(path, t).map_err(|e| fs.err(e)),
+    }
+}
+
+/// Runs one host hook with the upstream environment; its output is shown on failure.
+fn run_hook(p: &Plugin, label: &str, script: &Path, staged: &Path, generated: &Path) -> Result<()> {
+    tracing::info!("{}: {label}", p.name);
+    let mut cmd = plugin::hook_command(script);
+    cmd.current_dir(&p.dir);
+    for (k, v) in plugin::hook_env(p, staged, generated) {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().map_err(|e| Error::Plugin(format!("{}: {label} {}: {e}", p.name, script.display())))?;
+    if !out.status.success() {
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let tail: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        return Err(Error::Plugin(format!(
+            "{}: {label} {} failed ({}); its output:\n{}",
+            p.name,
+            script.display(),
+            out.status,
+            tail.join("\n")
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the pipeline.
+pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -> Result<RunReport> {
+    let started = Instant::now();
+    let plugins = plugin::discover(&opts.plugin_dirs).map_err(|e| plugin_errors(vec![e]))?;
+    listing(&plugin::listing(&plugins));
+    plugin::validate(&plugins).map_err(plugin_errors)?;
+    // The IMA plugin only configures the built-in IMA step: its policy must not be in the
+    // image during the boot (the kernel would enforce it on unlabelled files).
+    let active: Vec<&Plugin> = plugins.iter().filter(|p| !p.skipped && !is_ima_plugin(p)).collect();
+
+    // Everything that can be checked without running anything, before copying the input.
+    let ima_plan = match &opts.ima {
+        Some(ima) => Some(enable::plan(&opts.input, ima)?),
+        None => None,
+    };
+    let disk = Arc::new(DiskImage::open(&opts.input, false)?);
+    let table = partition::read_partitions(&disk)?;
+    let root = guest::find_root(&disk, &table, opts.ima.as_ref().and_then(|i| i.root_partition))?;
+    drop(disk);
+
+    let qcow2 = crate::disk::probe(&opts.input)?.1;
+    let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
+    let work = tempfile::tempdir().map_err(|e| Error::Plugin(format!("temporary directory: {e}")))?;
+    let generated_dir = |p: &Plugin| work.path().join("generated").join(&p.name);
+
+    for p in &active {
+        if let Some(files) = &p.files {
+            tracing::info!("{}: files/ overlay", p.name);
+            let (disk, mut fs) = open_root(staged.path(), &root)?;
+            overlay_files(&mut fs, p, files)?;
+            close_root(disk, fs)?;
+        }
+        if let Some(script) = &p.pre_host_run {
+            let gen = generated_dir(p);
+            std::fs::create_dir_all(&gen).map_err(|e| Error::Plugin(format!("{}: {e}", gen.display())))?;
+            run_hook(p, "pre-stage host_run.sh", script, staged.path(), &gen)?;
+        }
+        if let Some(script) = &p.pre_guest_run {
+            let data = std::fs::read(script).map_err(|e| Error::Plugin(format!("{}: {e}", script.display())))?;
+            let (disk, mut fs) = open_root(staged.path(), &root)?;
+            fs.write(&p.guest_run_path(), &data, 0o755)?;
+            close_root(disk, fs)?;
+        }
+    }
+
+    // The cloud-init stage, only when some part needs the guest.
+    let parts = plugin::collect_parts(&plugins, |p| Some(generated_dir(p))).map_err(plugin_errors)?;
+    let needs_guest = !parts.is_empty() || active.iter().any(|p| p.pre_guest_run.is_some());
+    let (boot, datasource) = if needs_guest {
+        let (b, ds) = cloud_init_stage(opts, staged.path(), &root, parts, work.path())?;
+        (Some(b), ds)
+    } else {
+        tracing::info!("no plugin needs the guest: no boot");
+        (None, None)
+    };
+
+    for p in &active {
+        if let Some(script) = &p.post_host_run {
+            run_hook(p, "post-stage host_run.sh", script, staged.path(), &generated_dir(p))?;
+        }
+    }
+    for p in &active {
+        if let Some(script) = &p.post_clean_up {
+            run_hook(p, "post-stage clean_up.sh", script, staged.path(), &generated_dir(p))?;
+        }
+    }
+
+    // IMA last, offline: every file the plugins and the boot changed gets its final label.
+    let ima = match (&opts.ima, &ima_plan) {
+        (Some(ima_opts), Some(plan)) => {
+            let Applied { filesystems, verify, cmdline, .. } = enable::apply(staged.path(), plan, ima_opts, progress)?;
+            let step = ImaStep {
+                files_labelled: filesystems.iter().map(|f| f.labels.files_labelled).sum(),
+                files_checked: verify.files_checked,
+                mismatches: verify.mismatches.len(),
+                cmdline: cmdline.set,
+            };
+            if let Some(m) = verify.mismatches.first() {
+                return Err(Error::Plugin(format!(
+                    "the IMA verification found {} wrong label(s), e.g. {}; the output was not written",
+                    step.mismatches, m.path
+                )));
+            }
+            Some(step)
+        }
+        _ => None,
+    };
+    staged.commit()?;
+    Ok(RunReport {
+        plugins: plugins.iter().map(|p| p.name.clone()).collect(),
+        boot,
+        datasource,
+        ima,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Plants the seed, boots the staged image once, checks cloud-init's verdict, cleans up.
+fn cloud_init_stage(
+    opts: &RunOptions,
+    staged: &Path,
+    root: &RootChoice,
+    mut parts: Vec<Part>,
+    work: &Path,
+) -> Result<(BootResult, Option<String>)> {
+    parts.push(Part {
+        filename: "zz-cvm-base.yaml".into(),
+        content_type: "text/cloud-config".into(),
+        content: BASE_USER_DATA.into(),
+    });
+    let user_data = multipart(&parts, &random_boundary());
+    let seed = Seed::new(user_data, &unique_instance_id("iid-cvm-run"), "cvm-image-rewriter");
+    {
+        let (disk, mut fs) = open_root(staged, root)?;
+        let had_seed_dir = fs.find(SEED_DIR)?.is_some();
+        if had_seed_dir {
+            return Err(Error::Plugin(format!(
+                "the image already has a NoCloud seed in {SEED_DIR}; remove it first (it would be used instead of ours, or lost)"
+            )));
+        }
+        for (name, content) in seed.files() {
+            fs.write(&format!("{SEED_DIR}/{name}"), content, 0o600)?;
+        }
+        if hold_policy(&mut fs, true)? {
+            tracing::info!("{POLICY} held aside during the boot: the files the boot reads carry no labels yet");
+        }
+        close_root(disk, fs)?;
+    }
+    let logs = opts.keep_logs.clone().unwrap_or_else(|| work.join("boot"));
+    let run = QemuRun {
+        disk: staged.to_owned(),
+        extra_drives: Vec::new(),
+        accel: resolve_accel(opts.accel)?,
+        memory_mib: opts.memory_mib,
+        cpus: opts.cpus,
+        timeout: opts.timeout,
+        work_dir: logs,
+        stream: opts.stream,
+        kvm_silence_fallback: (opts.accel == Accel::Auto).then(|| Duration::from_secs(90)),
+    };
+    tracing::info!("booting the guest once for the cloud-init stage (deadline {} s)", opts.timeout.as_secs());
+    let boot = run.run()?;
+    if boot.outcome != Outcome::PoweredOff {
+        return Err(Error::CloudInit(format!(
+            "the cloud-init boot did not power off: {:?} after {:.0} s; console log: {}",
+            boot.outcome,
+            boot.seconds,
+            boot.serial_log.display()
+        )));
+    }
+
+    let disk = Arc::new(DiskImage::open(staged, true)?);
+    let mut fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadWrite)?;
+    let result = fs.read_text("/var/lib/cloud/data/result.json")?;
+    let output_log = fs.read_text("/var/log/cloud-init-output.log")?.unwrap_or_default();
+    let verdict = check_result(result.as_deref(), &output_log);
+    let datasource = verdict.as_ref().ok().cloned().flatten();
+    verdict?;
+    // What `cloud-init clean --logs` removes, and our seed: the image must boot as a new
+    // instance on its real cloud.
+    let t = now();
+    for entry in fs.list_dir("/var/lib/cloud")? {
+        if entry != "seed" {
+            fs.raw_mut().remove_all(&format!("/var/lib/cloud/{entry}"), t).map_err(|e| fs.err(e))?;
+        }
+    }
+    fs.raw_mut().remove_all(SEED_DIR, t).map_err(|e| fs.err(e))?;
+    if fs.list_dir("/var/lib/cloud/seed")?.is_empty() {
+        fs.raw_mut().remove_all("/var/lib/cloud/seed", t).map_err(|e| fs.err(e))?;
+    }
+    for log in ["/var/log/cloud-init.log", "/var/log/cloud-init-output.log"] {
+        fs.raw_mut().remove_all(log, t).map_err(|e| fs.err(e))?;
+    }
+    hold_policy(&mut fs, false)?;
+    close_root(disk, fs)?;
+    Ok((boot, datasource))
+}
+
+/// cloud-init's own verdict: `result.json` lists every error of the run. Returns the data
+/// source on success; on failure, the errors and the guest's own error lines.
+fn check_result(result: Option<&str>, output_log: &str) -> Result<Option<String>> {
+    let Some(result) = result else {
+        return Err(Error::CloudInit(format!(
+            "cloud-init did not finish (no /var/lib/cloud/data/result.json). Last lines of cloud-init-output.log:\n{}",
+            tail(output_log, 30)
+        )));
+    };
+    let v: serde_json::Value = serde_json::from_str(result)
+        .map_err(|e| Error::CloudInit(format!("/var/lib/cloud/data/result.json is not JSON: {e}")))?;
+    let datasource = v["v1"]["datasource"].as_str().map(str::to_string);
+    let errors: Vec<String> = v["v1"]["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e.as_str().unwrap_or("?").to_string()).collect())
+        .unwrap_or_default();
+    if !errors.is_empty() {
+        let guest_lines: Vec<&str> = output_log
+            .lines()
+            .filter(|l| l.contains("rror") || l.contains("FAIL") || l.contains("Traceback") || l.contains("failed"))
+            .collect();
+        return Err(Error::CloudInit(format!(
+            "cloud-init reported {} error(s): {}\nThe guest's error lines (cloud-init-output.log):\n{}",
+            errors.len(),
+            errors.join("; "),
+            if guest_lines.is_empty() { tail(output_log, 30) } else { guest_lines.join("\n") }
+        )));
+    }
+    if datasource.as_deref().is_some_and(|d| d.contains("DataSourceNone")) {
+        return Err(Error::CloudInit(
+            "cloud-init did not read our seed (data source None): is NoCloud in its datasource_list?".into(),
+        ));
+    }
+    Ok(datasource)
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloud_init_errors_are_reported_with_the_guests_lines() {
+        let ok = r#"{"v1": {"datasource": "DataSourceNoCloud [seed=/var/lib/cloud/seed/nocloud]", "errors": []}}"#;
+        assert!(check_result(Some(ok), "").unwrap().unwrap().contains("NoCloud"));
+        let bad = r#"{"v1": {"datasource": "DataSourceNoCloud", "errors": ["('scripts_user', RuntimeError('Runparts: 1 failures (02-fail.sh) in 2 attempted commands'))"]}}"#;
+        let log = "Cloud-init v. 22.4.2 running\nboom: this went wrong\n2024 - util.py[WARNING]: Failed running /var/lib/cloud/instance/scripts/02-fail.sh [3]\n";
+        let e = check_result(Some(bad), log).unwrap_err().to_string();
+        assert!(e.contains("1 error(s)") && e.contains("02-fail.sh") && e.contains("Failed running"), "{e}");
+        assert!(check_result(None, "last line").unwrap_err().to_string().contains("last line"));
+        let none = r#"{"v1": {"datasource": "DataSourceNone", "errors": []}}"#;
+        assert!(check_result(Some(none), "").is_err());
+    }
+
+    /// cloud-init's own schema check (package cloud-init), not ours: a YAML mistake here would
+    /// make cloud-init drop the whole part, and the guest would never power off.
+    #[test]
+    fn the_base_user_data_is_valid_for_cloud_init() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("base.yaml");
+        std::fs::write(&f, BASE_USER_DATA).unwrap();
+        let out = std::process::Command::new("cloud-init")
+            .args(["schema", "-c"])
+            .arg(&f)
+            .output()
+            .expect("cloud-init (install the Debian package cloud-init)");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let yaml = std::process::Command::new("python3")
+            .args(["-c", "import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d['power_state']['mode'] == 'poweroff', d; assert d['ssh_pwauth'] is False; assert len(d['runcmd']) == 2"])
+            .arg(&f)
+            .output()
+            .expect("python3 with yaml (comes with cloud-init)");
+        assert!(yaml.status.success(), "{}", String::from_utf8_lossy(&yaml.stderr));
+    }
+
+    #[test]
+    fn the_base_user_data_powers_off_without_a_password() {
+        assert!(BASE_USER_DATA.starts_with("#cloud-config\n"));
+        assert!(BASE_USER_DATA.contains("merge_how"));
+        assert!(BASE_USER_DATA.contains("mode: poweroff"));
+        assert!(!BASE_USER_DATA.contains("password") && !BASE_USER_DATA.contains("chpasswd"));
+        assert!(BASE_USER_DATA.contains("ssh_pwauth: false"));
+    }
+}
