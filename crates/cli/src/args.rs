@@ -57,30 +57,34 @@ failing, a wrong IMA label); the output is written only on success.")]
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Input disk image. Never modified.
+    /// Input disk image. Never modified. (Config key: `input`.)
     #[arg(short, long, value_name = "IN")]
-    pub input: PathBuf,
-    /// Output disk image, written only on success.
+    pub input: Option<PathBuf>,
+    /// Output disk image, written only on success. (`output`)
     #[arg(short, long, value_name = "OUT")]
-    pub output: PathBuf,
-    /// A plugin folder (repeatable; plugins from all folders run in NN order).
-    #[arg(long = "plugins", value_name = "DIR", required = true)]
+    pub output: Option<PathBuf>,
+    /// A plugin folder, repeatable; plugins from all folders run in NN order. (`plugins`, a list)
+    #[arg(long = "plugins", value_name = "DIR")]
     pub plugins: Vec<PathBuf>,
-    /// Deadline of the cloud-init boot: 900, 15m, 1h.
-    #[arg(long, default_value = "20m", value_parser = parse_duration)]
-    pub timeout: std::time::Duration,
-    /// Accelerator for the boot.
-    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
-    pub accel: AccelArg,
-    /// Keep the boot's console logs in DIR.
+    /// Deadline of the cloud-init boot: 900, 15m, 1h [default: 20m]. (`timeout`)
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Accelerator for the boot [default: auto]. (`accel`)
+    #[arg(long, value_enum)]
+    pub accel: Option<AccelArg>,
+    /// Keep the boot's console logs in DIR. (`keep_logs`)
     #[arg(long, value_name = "DIR")]
     pub keep_logs: Option<PathBuf>,
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 2048)]
-    pub memory: u32,
-    /// Guest CPUs.
-    #[arg(long, default_value_t = 2)]
-    pub cpus: u32,
+    /// Guest memory in MiB [default: 2048]. (`memory`)
+    #[arg(long)]
+    pub memory: Option<u32>,
+    /// Guest CPUs [default: 2]. (`cpus`)
+    #[arg(long)]
+    pub cpus: Option<u32>,
+    /// Read settings from a TOML file: the keys named in this help; flags override them.
+    /// Paths in it are relative to the file's folder.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -110,7 +114,8 @@ pub struct BootCheckArgs {
     pub cpus: u32,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AccelArg {
     /// KVM if a probe guest answers under it, else TCG.
     Auto,

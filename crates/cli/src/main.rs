@@ -221,10 +221,77 @@ fn accel_of(a: AccelArg) -> cvm_rewriter::qemu::Accel {
     }
 }
 
+/// `rewriter.toml` for `run`: every flag as a key.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunConfig {
+    input: Option<std::path::PathBuf>,
+    output: Option<std::path::PathBuf>,
+    #[serde(default)]
+    plugins: Vec<std::path::PathBuf>,
+    timeout: Option<String>,
+    accel: Option<AccelArg>,
+    keep_logs: Option<std::path::PathBuf>,
+    memory: Option<u32>,
+    cpus: Option<u32>,
+}
+
+/// The run's settings: flags, then the config file, then defaults.
+struct RunSettings {
+    input: std::path::PathBuf,
+    output: std::path::PathBuf,
+    plugins: Vec<std::path::PathBuf>,
+    timeout: std::time::Duration,
+    accel: AccelArg,
+    keep_logs: Option<std::path::PathBuf>,
+    memory: u32,
+    cpus: u32,
+}
+
+fn run_settings(args: &RunArgs) -> anyhow::Result<RunSettings> {
+    let (cfg, base) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let cfg: RunConfig = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+            (cfg, path.parent().map(|p| p.to_path_buf()).unwrap_or_default())
+        }
+        None => (RunConfig::default(), std::path::PathBuf::new()),
+    };
+    let rel = |p: std::path::PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    let timeout = match (&args.timeout, &cfg.timeout) {
+        (Some(t), _) => *t,
+        (None, Some(t)) => args::parse_duration(t).map_err(|e| anyhow::anyhow!("config timeout: {e}"))?,
+        (None, None) => std::time::Duration::from_secs(20 * 60),
+    };
+    let plugins =
+        if args.plugins.is_empty() { cfg.plugins.into_iter().map(rel).collect() } else { args.plugins.clone() };
+    if plugins.is_empty() {
+        anyhow::bail!("no plugin folder given: use --plugins DIR (or `plugins = [...]` in --config)");
+    }
+    Ok(RunSettings {
+        input: args
+            .input
+            .clone()
+            .or(cfg.input.map(rel))
+            .context("no input image: use -i IN (or `input` in --config)")?,
+        output: args
+            .output
+            .clone()
+            .or(cfg.output.map(rel))
+            .context("no output image: use -o OUT (or `output` in --config)")?,
+        plugins,
+        timeout,
+        accel: args.accel.or(cfg.accel).unwrap_or(AccelArg::Auto),
+        keep_logs: args.keep_logs.clone().or(cfg.keep_logs.map(rel)),
+        memory: args.memory.or(cfg.memory).unwrap_or(2048),
+        cpus: args.cpus.or(cfg.cpus).unwrap_or(2),
+    })
+}
+
 /// IMA settings of the 98-ima-enable-simple plugin: `key=value` lines of its ima.conf and its
 /// policy file; `None` when no such plugin is active.
-fn ima_from_plugins(args: &RunArgs) -> anyhow::Result<Option<EnableOptions>> {
-    let plugins = cvm_rewriter::plugin::discover(&args.plugins).map_err(|e| anyhow::anyhow!("{e}"))?;
+fn ima_from_plugins(s: &RunSettings) -> anyhow::Result<Option<EnableOptions>> {
+    let plugins = cvm_rewriter::plugin::discover(&s.plugins).map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(p) = plugins.iter().find(|p| !p.skipped && cvm_rewriter::run::is_ima_plugin(p)) else {
         return Ok(None);
     };
@@ -256,8 +323,8 @@ fn ima_from_plugins(args: &RunArgs) -> anyhow::Result<Option<EnableOptions>> {
     }
     let policy = p.files.as_ref().map(|f| f.join("etc/ima/ima-policy")).filter(|f| f.is_file());
     Ok(Some(EnableOptions {
-        input: args.input.clone(),
-        output: args.output.clone(),
+        input: s.input.clone(),
+        output: s.output.clone(),
         policy: policy.map_or(PolicySource::Default, PolicySource::File),
         mode,
         hash,
@@ -272,17 +339,18 @@ fn ima_from_plugins(args: &RunArgs) -> anyhow::Result<Option<EnableOptions>> {
 
 fn run_cmd(args: &RunArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode> {
     use cvm_rewriter::run::{run, RunOptions};
+    let s = run_settings(args)?;
     let opts = RunOptions {
-        input: args.input.clone(),
-        output: args.output.clone(),
-        plugin_dirs: args.plugins.clone(),
-        timeout: args.timeout,
-        accel: accel_of(args.accel),
-        keep_logs: args.keep_logs.clone(),
+        input: s.input.clone(),
+        output: s.output.clone(),
+        plugin_dirs: s.plugins.clone(),
+        timeout: s.timeout,
+        accel: accel_of(s.accel),
+        keep_logs: s.keep_logs.clone(),
         stream,
-        memory_mib: args.memory,
-        cpus: args.cpus,
-        ima: ima_from_plugins(args)?,
+        memory_mib: s.memory,
+        cpus: s.cpus,
+        ima: ima_from_plugins(&s)?,
     };
     let bars = progress::Bars::new(!quiet && std::io::stderr().is_terminal());
     let listing = |text: &str| {
@@ -290,13 +358,13 @@ fn run_cmd(args: &RunArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode
             eprint!("cvm-image-rewriter: plugins:\n{text}");
         }
     };
-    let report = run(&opts, &bars, &listing)
-        .with_context(|| format!("run: {} -> {}", args.input.display(), args.output.display()))?;
+    let report =
+        run(&opts, &bars, &listing).with_context(|| format!("run: {} -> {}", s.input.display(), s.output.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
     }
     if !quiet {
-        eprintln!("cvm-image-rewriter: {} written in {:.0} s", args.output.display(), report.seconds);
+        eprintln!("cvm-image-rewriter: {} written in {:.0} s", s.output.display(), report.seconds);
         if let Some(b) = &report.boot {
             eprintln!(
                 "  boot       {:?} after {:.0} s under {}; data source {}",

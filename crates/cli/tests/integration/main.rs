@@ -10,3 +10,4 @@ mod errors;
 mod fixtures;
 mod grub;
 mod policy;
+mod run;
