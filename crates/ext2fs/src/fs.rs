@@ -313,10 +313,9 @@ impl Filesystem {
         self.write_inode(ino, &mut inode)
     }
 
-    /// Creates an empty regular file or a directory named by the absolute `path` (its parent
-    /// must exist) with the given owner and permission bits.
-    pub fn create(&mut self, path: &str, new: NewInode) -> Result<Ino> {
-        let op = || format!("create {path}");
+    /// Checks that a new entry can be made at `path` (writable, parent exists, name free) and
+    /// returns the parent directory and the name as a C string.
+    fn new_entry(&self, path: &str, op: &dyn Fn() -> String) -> Result<(Ino, CString)> {
         self.require_rw(&op())?;
         let (parent, name) =
             split_parent(path).ok_or_else(|| Error::new(op(), Code::Other, "not an absolute path with a file name"))?;
@@ -325,6 +324,14 @@ impl Filesystem {
             return Err(Error::new(op(), Code::Exists, "already exists"));
         }
         let cname = CString::new(name).map_err(|_| Error::new(op(), Code::Other, "name contains a NUL byte"))?;
+        Ok((parent_ino, cname))
+    }
+
+    /// Creates an empty regular file or a directory named by the absolute `path` (its parent
+    /// must exist) with the given owner and permission bits.
+    pub fn create(&mut self, path: &str, new: NewInode) -> Result<Ino> {
+        let op = || format!("create {path}");
+        let (parent_ino, cname) = self.new_entry(path, &op)?;
         let ino = match new.kind {
             FileKind::Directory => {
                 self.retry_dir_full(
@@ -397,14 +404,7 @@ impl Filesystem {
     /// guest resolves it), owned by `uid:gid`.
     pub fn symlink(&mut self, path: &str, target: &str, uid: u32, gid: u32, time: u32) -> Result<Ino> {
         let op = || format!("create symlink {path}");
-        self.require_rw(&op())?;
-        let (parent, name) =
-            split_parent(path).ok_or_else(|| Error::new(op(), Code::Other, "not an absolute path with a file name"))?;
-        let parent_ino = self.lookup_follow(parent)?;
-        if self.exists(path)? {
-            return Err(Error::new(op(), Code::Exists, "already exists"));
-        }
-        let cname = CString::new(name).map_err(|_| Error::new(op(), Code::Other, "name contains a NUL byte"))?;
+        let (parent_ino, cname) = self.new_entry(path, &op)?;
         let ctarget = CString::new(target).map_err(|_| Error::new(op(), Code::Other, "target contains a NUL byte"))?;
         self.retry_dir_full(
             parent_ino,
