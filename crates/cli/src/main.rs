@@ -25,6 +25,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    // A signal ends the process without running destructors: stop our guests and remove our
+    // temporary outputs ourselves, so an interrupted run leaves nothing behind.
+    let _ = ctrlc::set_handler(|| {
+        cvm_rewriter::qemu::kill_running();
+        cvm_rewriter::disk::remove_live_temporaries();
+        eprintln!("cvm-image-rewriter: interrupted; no output written");
+        std::process::exit(130);
+    });
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {

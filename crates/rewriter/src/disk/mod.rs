@@ -8,5 +8,5 @@ mod probe;
 
 pub use fast_read::{FastReader, Inflater};
 pub use image::{DiskImage, DiskReader};
-pub use output::StagedOutput;
+pub use output::{remove_live_temporaries, StagedOutput};
 pub use probe::{probe, ImageFormat, Qcow2Header};

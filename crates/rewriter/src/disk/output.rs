@@ -11,10 +11,26 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+/// Temporary outputs that exist right now, so that an interrupted run (Ctrl-C, SIGTERM) can
+/// remove them: destructors do not run when a signal ends the process.
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes every temporary output of this process (for a signal handler; then exit).
+pub fn remove_live_temporaries() {
+    for p in live().drain(..) {
+        let _ = std::fs::remove_file(&p);
+    }
+}
+
 /// An output image being prepared.
 #[derive(Debug)]
 pub struct StagedOutput {
-    temp: tempfile::TempPath,
+    /// Always `Some` until `commit` takes it (an `Option` because `Drop` is implemented).
+    temp: Option<tempfile::TempPath>,
     final_path: PathBuf,
     /// Permission bits of the input, given to the output at commit (like `cp`).
     mode: u32,
@@ -36,6 +52,14 @@ fn io_message(e: &std::io::Error, doing: &str) -> String {
             format!("permission denied while {doing}; choose a writable directory with -o")
         }
         _ => format!("{doing}: {e}"),
+    }
+}
+
+impl Drop for StagedOutput {
+    fn drop(&mut self) {
+        if let Some(t) = &self.temp {
+            live().retain(|p| p != &**t);
+        }
     }
 }
 
@@ -78,6 +102,7 @@ impl StagedOutput {
             .tempfile_in(&dir)
             .map_err(|e| out_err(output, io_message(&e, &format!("creating a temporary file in {}", dir.display()))))?;
         let (file, temp) = temp.into_parts();
+        live().push(temp.to_path_buf());
         let src =
             File::open(input).map_err(|e| Error::ImageIo { path: input.to_owned(), op: "open".into(), cause: e })?;
         sparse_copy(&src, input, &file, output, in_meta.len(), progress)?;
@@ -85,12 +110,12 @@ impl StagedOutput {
             repoint_relative_backing(&file, h, input, &dir, output)?;
         }
         file.sync_all().map_err(|e| out_err(output, io_message(&e, "syncing the copy")))?;
-        Ok(StagedOutput { temp, final_path: output.to_owned(), mode: in_meta.mode() & 0o777 })
+        Ok(StagedOutput { temp: Some(temp), final_path: output.to_owned(), mode: in_meta.mode() & 0o777 })
     }
 
     /// Where the image is being prepared.
     pub fn path(&self) -> &Path {
-        &self.temp
+        self.temp.as_deref().expect("present until commit")
     }
 
     /// The path it will have once committed.
@@ -99,16 +124,17 @@ impl StagedOutput {
     }
 
     /// Syncs and renames the prepared image to its final path.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         let final_path = self.final_path.clone();
-        File::open(&*self.temp)
+        let temp = self.temp.take().expect("present until commit");
+        live().retain(|p| p != &*temp);
+        File::open(&*temp)
             .and_then(|f| {
                 f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(self.mode))?;
                 f.sync_all()
             })
             .map_err(|e| out_err(&final_path, io_message(&e, "syncing")))?;
-        self.temp
-            .persist(&final_path)
+        temp.persist(&final_path)
             .map_err(|e| out_err(&final_path, io_message(&e.error, "renaming the finished image into place")))?;
         if let Some(dir) = final_path.parent().filter(|p| !p.as_os_str().is_empty()) {
             // Make the rename itself durable; failure here is not worth failing the run.

@@ -7,7 +7,7 @@ mod accel;
 mod runner;
 
 pub use accel::{probe_kvm, resolve_accel, Accel};
-pub use runner::{create_overlay, BootResult, Outcome, QemuRun};
+pub use runner::{create_overlay, kill_running, BootResult, Outcome, QemuRun};
 
 use std::path::PathBuf;
 

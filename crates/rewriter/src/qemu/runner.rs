@@ -65,11 +65,27 @@ pub struct QemuRun {
     pub kvm_silence_fallback: Option<Duration>,
 }
 
+/// QEMU processes running now, so that an interrupted run can stop them (see [`kill_running`]).
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kills every QEMU this process started (for a signal handler; then exit).
+pub fn kill_running() {
+    for pid in running().drain(..) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+}
+
 /// Kills QEMU if the runner leaves early (error, panic): no orphaned guest keeps running.
 struct ChildGuard(Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        let pid = self.0.id();
+        running().retain(|p| *p != pid);
         if let Ok(None) = self.0.try_wait() {
             let _ = self.0.kill();
             let _ = self.0.wait();
@@ -189,6 +205,7 @@ impl QemuRun {
             .stderr(stderr_file)
             .spawn()
             .map_err(|e| io("starting qemu-system-x86_64", e))?;
+        running().push(child.id());
         let mut guard = ChildGuard(child);
         let silence = if self.accel == Accel::Kvm { self.kvm_silence_fallback } else { None };
         let mut silent_kill = false;
