@@ -41,19 +41,9 @@ pub const DEFAULT_EXCLUDED_FILESYSTEMS: &[(&str, u32, &str)] = &[
 ];
 
 /// The default policy: the seed's intent (appraise every file owned by root) with the
-/// filesystems above excluded first.
+/// filesystems above excluded first; the `tcb` profile without image facts.
 pub fn default_policy() -> String {
-    let mut p = String::from(
-        "# IMA policy written by cvm-image-rewriter (`ima policy default`).\n\
-         # systemd loads /etc/ima/ima-policy at boot. The first matching appraise or\n\
-         # dont_appraise rule decides, so the exclusions come first. Comments must stay on lines\n\
-         # of their own: the kernel rejects the whole policy for any unknown token.\n",
-    );
-    for (name, magic, why) in DEFAULT_EXCLUDED_FILESYSTEMS {
-        p.push_str(&format!("# {name}: {why}\ndont_appraise fsmagic={magic:#x}\n"));
-    }
-    p.push_str("# Appraise every file owned by root: each needs a valid security.ima label.\nappraise fowner=0\n");
-    p
+    super::profile::default_policy(super::profile::Profile::Tcb, None)
 }
 
 /// Checks a policy and normalises it for installation: rejects what the kernel would reject
