@@ -226,7 +226,16 @@ pub fn plan(image: &std::path::Path, opts: &EnableOptions) -> Result<ImaPlan> {
             format!("default (profile {})", opts.profile.name()),
         ),
     };
-    let (parsed_policy, findings) = check_policy(&policy_bytes, &policy_source, &facts, opts.deny_warnings)?;
+    let (parsed_policy, mut findings) = check_policy(&policy_bytes, &policy_source, &facts, opts.deny_warnings)?;
+    if let Some(f) = lint::hash_availability(&facts, opts.hash) {
+        if f.severity == Severity::Error || (opts.deny_warnings && f.severity == Severity::Warning) {
+            return Err(Error::Guest {
+                path: facts.kernel.as_ref().map_or("/boot".into(), |k| format!("/boot/config-{}", k.release)),
+                message: format!("{} (--hash {}). {}", f.message, opts.hash, f.suggestion.clone().unwrap_or_default()),
+            });
+        }
+        findings.push(f);
+    }
     let selection = match opts.label {
         LabelScope::Policy => Selection::Policy(Arc::new(parsed_policy)),
         LabelScope::AllRoot => Selection::RootOwned,

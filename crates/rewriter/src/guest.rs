@@ -149,5 +149,27 @@ pub fn image_facts(fs: &GuestFs, boot_fs: Option<&GuestFs>) -> Result<crate::ima
     for p in ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"] {
         has_systemd |= fs.find(p)?.is_some();
     }
-    Ok(crate::ima::lint::ImageFacts { fstab, kernel, kernel_config, ima_keys, has_systemd })
+    let mut initramfs_modules: Vec<String> = Vec::new();
+    if let Some(text) = fs.read_text("/etc/initramfs-tools/modules")? {
+        initramfs_modules.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_string),
+        );
+    }
+    for conf in fs.list_dir("/etc/dracut.conf.d")? {
+        if let Some(text) = fs.read_text(&format!("/etc/dracut.conf.d/{conf}"))? {
+            for line in text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("add_drivers") || l.trim_start().starts_with("force_drivers"))
+            {
+                let value =
+                    line.split_once('=').map(|(_, v)| v.trim().trim_matches(['"', '\'', '+', ' '])).unwrap_or("");
+                initramfs_modules.extend(value.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    Ok(crate::ima::lint::ImageFacts { fstab, kernel, kernel_config, ima_keys, has_systemd, initramfs_modules })
 }

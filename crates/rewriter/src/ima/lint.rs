@@ -26,12 +26,21 @@ pub struct ImageFacts {
     pub ima_keys: Vec<String>,
     /// Whether the image boots systemd (the only loader of `/etc/ima/ima-policy`).
     pub has_systemd: bool,
+    /// Modules the initramfs loads (`/etc/initramfs-tools/modules`, dracut's `add_drivers`).
+    pub initramfs_modules: Vec<String>,
 }
 
 impl Default for ImageFacts {
     /// Nothing known, except that systemd is assumed (every supported cloud image has it).
     fn default() -> ImageFacts {
-        ImageFacts { fstab: Vec::new(), kernel: None, kernel_config: None, ima_keys: Vec::new(), has_systemd: true }
+        ImageFacts {
+            fstab: Vec::new(),
+            kernel: None,
+            kernel_config: None,
+            ima_keys: Vec::new(),
+            has_systemd: true,
+            initramfs_modules: Vec::new(),
+        }
     }
 }
 
@@ -86,7 +95,7 @@ impl fmt::Display for Finding {
 }
 
 /// Every finding code [`lint`] can produce.
-pub const CODES: [&str; 18] = [
+pub const CODES: [&str; 19] = [
     "no-xattr-fs",
     "fs-not-labelled",
     "lsm-rule-without-lsm",
@@ -105,6 +114,7 @@ pub const CODES: [&str; 18] = [
     "no-appraise-rule",
     "lsm-not-default",
     "kernel-load-side-effects",
+    "hash-not-built-in",
 ];
 
 /// `EXT4_SUPER_MAGIC`.
@@ -701,7 +711,27 @@ UUID=7A1B-22C3 /boot/efi vfat umask=0077 0 1
             kernel_config: symbols.map(|s| config(s, None)),
             ima_keys: Vec::new(),
             has_systemd: true,
+            initramfs_modules: Vec::new(),
         }
+    }
+
+    #[test]
+    fn hash_algorithms_must_be_built_in_or_loaded_by_the_initramfs() {
+        use crate::ima::HashAlgo;
+        let mut f = facts("", None);
+        f.kernel_config = Some(crate::kernel::KernelConfig::parse(
+            "CONFIG_CRYPTO_SHA256=y\nCONFIG_CRYPTO_SHA512=m\n# CONFIG_CRYPTO_SM3_GENERIC is not set\n",
+        ));
+        assert!(hash_availability(&f, HashAlgo::Sha256).is_none());
+        let e = hash_availability(&f, HashAlgo::Sha384).expect("module only");
+        assert_eq!((e.severity, e.code), (Severity::Error, "hash-not-built-in"));
+        assert!(e.suggestion.unwrap().contains("sha512_generic"));
+        assert_eq!(hash_availability(&f, HashAlgo::Sm3).map(|e| e.severity), Some(Severity::Error));
+        f.initramfs_modules.push("sha512_generic".into());
+        assert!(hash_availability(&f, HashAlgo::Sha512).is_none(), "loaded by the initramfs");
+        f.kernel_config = None;
+        assert_eq!(hash_availability(&f, HashAlgo::Sha384).map(|e| e.severity), Some(Severity::Warning));
+        assert!(hash_availability(&f, HashAlgo::Sha256).is_none());
     }
 
     fn codes(findings: &[Finding]) -> Vec<&'static str> {
@@ -1046,5 +1076,56 @@ UUID=7A1B-22C3 /boot/efi vfat umask=0077 0 1
         for code in CODES {
             assert!(src.matches(&format!("\"{code}\",")).count() >= 2, "{code} is produced somewhere");
         }
+    }
+}
+
+/// Whether the image's kernel can check labels made with `algo` at boot.
+///
+/// The algorithm must be usable the moment systemd loads the policy. Built in (`=y`) it is.
+/// As a module (`=m`, Debian's SHA-384/512) the kernel would call modprobe to load it while
+/// appraising a file, and modprobe is itself appraised with that algorithm: the boot
+/// deadlocks (seen on Debian 12 with sha384 labels: kworkers blocked in process_measurement).
+/// Loaded by the initramfs, before the policy, it works. Returns `None` when fine, else the
+/// finding (an error when the boot would hang, a warning when the config is unknown).
+pub fn hash_availability(facts: &ImageFacts, algo: super::HashAlgo) -> Option<Finding> {
+    use super::HashAlgo;
+    let (option, module) = match algo {
+        HashAlgo::Sha1 => ("CRYPTO_SHA1", "sha1_generic"),
+        HashAlgo::Sha256 => ("CRYPTO_SHA256", "sha256_generic"),
+        HashAlgo::Sha384 | HashAlgo::Sha512 => ("CRYPTO_SHA512", "sha512_generic"),
+        HashAlgo::Sm3 => ("CRYPTO_SM3_GENERIC", "sm3_generic"),
+    };
+    let finding = |severity, message: String, suggestion: String| Finding {
+        severity,
+        code: "hash-not-built-in",
+        line: None,
+        message,
+        suggestion: Some(suggestion),
+    };
+    let Some(config) = &facts.kernel_config else {
+        // IMA itself selects SHA-1, and SHA-256 is its usual default: both are built in.
+        if matches!(algo, HashAlgo::Sha1 | HashAlgo::Sha256) {
+            return None;
+        }
+        return Some(finding(
+            Severity::Warning,
+            format!("the image's kernel configuration is unknown: cannot check that {algo} is built in (CONFIG_{option}=y); a kernel that has it only as a module deadlocks at boot appraising {algo} labels"),
+            "use --hash sha256 unless you know the kernel has it built in".into(),
+        ));
+    };
+    let value = config.get(option).or_else(|| if algo == HashAlgo::Sm3 { config.get("CRYPTO_SM3") } else { None });
+    match value {
+        Some("y") => None,
+        Some("m") if facts.initramfs_modules.iter().any(|m| m == module) => None,
+        Some("m") => Some(finding(
+            Severity::Error,
+            format!("the image's kernel has {algo} only as a module (CONFIG_{option}=m): to appraise {algo} labels it would load {module} through modprobe, which is itself appraised with {algo}, and the boot hangs"),
+            format!("use --hash sha256, or have the initramfs load the module before the policy: add `{module}` to /etc/initramfs-tools/modules and run update-initramfs in the guest (e.g. in a `run` plugin), then label"),
+        )),
+        _ => Some(finding(
+            Severity::Error,
+            format!("the image's kernel has no {algo} (CONFIG_{option} is not set): every {algo} label would be refused"),
+            "use --hash sha256".into(),
+        )),
     }
 }
