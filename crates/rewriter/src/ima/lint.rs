@@ -674,6 +674,57 @@ fn check_kernel_version(policy: &Policy, kernel: &KernelVersion, out: &mut Vec<F
     }
 }
 
+/// Whether the image's kernel can check labels made with `algo` at boot.
+///
+/// The algorithm must be usable the moment systemd loads the policy. Built in (`=y`) it is.
+/// As a module (`=m`, Debian's SHA-384/512) the kernel would call modprobe to load it while
+/// appraising a file, and modprobe is itself appraised with that algorithm: the boot
+/// deadlocks (seen on Debian 12 with sha384 labels: kworkers blocked in process_measurement).
+/// Loaded by the initramfs, before the policy, it works. Returns `None` when fine, else the
+/// finding (an error when the boot would hang, a warning when the config is unknown).
+pub fn hash_availability(facts: &ImageFacts, algo: super::HashAlgo) -> Option<Finding> {
+    use super::HashAlgo;
+    let (option, module) = match algo {
+        HashAlgo::Sha1 => ("CRYPTO_SHA1", "sha1_generic"),
+        HashAlgo::Sha256 => ("CRYPTO_SHA256", "sha256_generic"),
+        HashAlgo::Sha384 | HashAlgo::Sha512 => ("CRYPTO_SHA512", "sha512_generic"),
+        HashAlgo::Sm3 => ("CRYPTO_SM3_GENERIC", "sm3_generic"),
+    };
+    let finding = |severity, message: String, suggestion: String| Finding {
+        severity,
+        code: "hash-not-built-in",
+        line: None,
+        message,
+        suggestion: Some(suggestion),
+    };
+    let Some(config) = &facts.kernel_config else {
+        // IMA itself selects SHA-1, and SHA-256 is its usual default: both are built in.
+        if matches!(algo, HashAlgo::Sha1 | HashAlgo::Sha256) {
+            return None;
+        }
+        return Some(finding(
+            Severity::Warning,
+            format!("the image's kernel configuration is unknown: cannot check that {algo} is built in (CONFIG_{option}=y); a kernel that has it only as a module deadlocks at boot appraising {algo} labels"),
+            "use --hash sha256 unless you know the kernel has it built in".into(),
+        ));
+    };
+    let value = config.get(option).or_else(|| if algo == HashAlgo::Sm3 { config.get("CRYPTO_SM3") } else { None });
+    match value {
+        Some("y") => None,
+        Some("m") if facts.initramfs_modules.iter().any(|m| m == module) => None,
+        Some("m") => Some(finding(
+            Severity::Error,
+            format!("the image's kernel has {algo} only as a module (CONFIG_{option}=m): to appraise {algo} labels it would load {module} through modprobe, which is itself appraised with {algo}, and the boot hangs"),
+            format!("use --hash sha256, or have the initramfs load the module before the policy: add `{module}` to /etc/initramfs-tools/modules and run update-initramfs in the guest (e.g. in a `run` plugin), then label"),
+        )),
+        _ => Some(finding(
+            Severity::Error,
+            format!("the image's kernel has no {algo} (CONFIG_{option} is not set): every {algo} label would be refused"),
+            "use --hash sha256".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::policy_lang::{parse, Line};
@@ -1076,56 +1127,5 @@ UUID=7A1B-22C3 /boot/efi vfat umask=0077 0 1
         for code in CODES {
             assert!(src.matches(&format!("\"{code}\",")).count() >= 2, "{code} is produced somewhere");
         }
-    }
-}
-
-/// Whether the image's kernel can check labels made with `algo` at boot.
-///
-/// The algorithm must be usable the moment systemd loads the policy. Built in (`=y`) it is.
-/// As a module (`=m`, Debian's SHA-384/512) the kernel would call modprobe to load it while
-/// appraising a file, and modprobe is itself appraised with that algorithm: the boot
-/// deadlocks (seen on Debian 12 with sha384 labels: kworkers blocked in process_measurement).
-/// Loaded by the initramfs, before the policy, it works. Returns `None` when fine, else the
-/// finding (an error when the boot would hang, a warning when the config is unknown).
-pub fn hash_availability(facts: &ImageFacts, algo: super::HashAlgo) -> Option<Finding> {
-    use super::HashAlgo;
-    let (option, module) = match algo {
-        HashAlgo::Sha1 => ("CRYPTO_SHA1", "sha1_generic"),
-        HashAlgo::Sha256 => ("CRYPTO_SHA256", "sha256_generic"),
-        HashAlgo::Sha384 | HashAlgo::Sha512 => ("CRYPTO_SHA512", "sha512_generic"),
-        HashAlgo::Sm3 => ("CRYPTO_SM3_GENERIC", "sm3_generic"),
-    };
-    let finding = |severity, message: String, suggestion: String| Finding {
-        severity,
-        code: "hash-not-built-in",
-        line: None,
-        message,
-        suggestion: Some(suggestion),
-    };
-    let Some(config) = &facts.kernel_config else {
-        // IMA itself selects SHA-1, and SHA-256 is its usual default: both are built in.
-        if matches!(algo, HashAlgo::Sha1 | HashAlgo::Sha256) {
-            return None;
-        }
-        return Some(finding(
-            Severity::Warning,
-            format!("the image's kernel configuration is unknown: cannot check that {algo} is built in (CONFIG_{option}=y); a kernel that has it only as a module deadlocks at boot appraising {algo} labels"),
-            "use --hash sha256 unless you know the kernel has it built in".into(),
-        ));
-    };
-    let value = config.get(option).or_else(|| if algo == HashAlgo::Sm3 { config.get("CRYPTO_SM3") } else { None });
-    match value {
-        Some("y") => None,
-        Some("m") if facts.initramfs_modules.iter().any(|m| m == module) => None,
-        Some("m") => Some(finding(
-            Severity::Error,
-            format!("the image's kernel has {algo} only as a module (CONFIG_{option}=m): to appraise {algo} labels it would load {module} through modprobe, which is itself appraised with {algo}, and the boot hangs"),
-            format!("use --hash sha256, or have the initramfs load the module before the policy: add `{module}` to /etc/initramfs-tools/modules and run update-initramfs in the guest (e.g. in a `run` plugin), then label"),
-        )),
-        _ => Some(finding(
-            Severity::Error,
-            format!("the image's kernel has no {algo} (CONFIG_{option} is not set): every {algo} label would be refused"),
-            "use --hash sha256".into(),
-        )),
     }
 }
