@@ -400,15 +400,24 @@ fn check_result(result: Option<&str>, output_log: &str) -> Result<Option<String>
         .map(|a| a.iter().map(|e| e.as_str().unwrap_or("?").to_string()).collect())
         .unwrap_or_default();
     if !errors.is_empty() {
-        let guest_lines: Vec<&str> = output_log
+        // The lines that name the failure, and the end of the log, where a failing script's
+        // own output is (its stderr goes there too).
+        let tail_lines = tail(output_log, 40);
+        let flagged: Vec<&str> = output_log
             .lines()
-            .filter(|l| l.contains("rror") || l.contains("FAIL") || l.contains("Traceback") || l.contains("failed"))
+            .filter(|l| l.contains("rror") || l.contains("FAIL") || l.contains("Traceback") || l.contains("ailed"))
+            .filter(|l| !tail_lines.contains(*l))
             .collect();
+        let mut shown = flagged.join("\n");
+        if !shown.is_empty() {
+            shown.push_str("\n...\n");
+        }
+        shown.push_str(&tail_lines);
         return Err(Error::CloudInit(format!(
-            "cloud-init reported {} error(s): {}\nThe guest's error lines (cloud-init-output.log):\n{}",
+            "cloud-init reported {} error(s): {}\nThe guest's cloud-init-output.log:\n{}",
             errors.len(),
             errors.join("; "),
-            if guest_lines.is_empty() { tail(output_log, 30) } else { guest_lines.join("\n") }
+            shown
         )));
     }
     if datasource.as_deref().is_some_and(|d| d.contains("DataSourceNone")) {
@@ -436,6 +445,11 @@ mod tests {
         let log = "Cloud-init v. 22.4.2 running\nboom: this went wrong\n2024 - util.py[WARNING]: Failed running /var/lib/cloud/instance/scripts/02-fail.sh [3]\n";
         let e = check_result(Some(bad), log).unwrap_err().to_string();
         assert!(e.contains("1 error(s)") && e.contains("02-fail.sh") && e.contains("Failed running"), "{e}");
+        assert!(e.contains("boom: this went wrong"), "the script's own output is shown: {e}");
+        let long: String = (0..100).map(|i| format!("line {i}\n")).collect::<String>() + "util.py[WARNING]: Failed x\n";
+        let early_failure = format!("early Traceback here\n{long}");
+        let e = check_result(Some(bad), &early_failure).unwrap_err().to_string();
+        assert!(e.contains("early Traceback here") && e.contains("line 99") && !e.contains("line 10\n"), "{e}");
         assert!(check_result(None, "last line").unwrap_err().to_string().contains("last line"));
         let none = r#"{"v1": {"datasource": "DataSourceNone", "errors": []}}"#;
         assert!(check_result(Some(none), "").is_err());
