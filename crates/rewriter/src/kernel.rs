@@ -152,6 +152,8 @@ pub struct KernelConfig {
     /// Symbol name without the `CONFIG_` prefix → raw value as written (`y`, `m`, `10`,
     /// `"sha256"` with its quotes).
     values: BTreeMap<String, String>,
+    /// Symbols written as `# CONFIG_X is not set`.
+    unset: std::collections::BTreeSet<String>,
 }
 
 impl KernelConfig {
@@ -159,11 +161,13 @@ impl KernelConfig {
     /// `CONFIG_X=value` nor `# CONFIG_X is not set` (headers, blank lines) are ignored.
     pub fn parse(text: &str) -> KernelConfig {
         let mut values = BTreeMap::new();
+        let mut unset = std::collections::BTreeSet::new();
         for line in text.lines() {
             let line = line.trim();
             if let Some(rest) = line.strip_prefix("# CONFIG_") {
                 if let Some(name) = rest.strip_suffix(" is not set") {
                     values.remove(name);
+                    unset.insert(name.to_owned());
                 }
             } else if let Some(rest) = line.strip_prefix("CONFIG_") {
                 if let Some((name, value)) = rest.split_once('=') {
@@ -173,7 +177,13 @@ impl KernelConfig {
                 }
             }
         }
-        KernelConfig { values }
+        KernelConfig { values, unset }
+    }
+
+    /// Returns true if and only if the config says `# CONFIG_NAME is not set` (a full config
+    /// lists every symbol; absent means the text was partial).
+    pub fn is_explicitly_unset(&self, name: &str) -> bool {
+        self.unset.contains(name.strip_prefix("CONFIG_").unwrap_or(name))
     }
 
     /// Returns the raw value of a symbol (`y`, `m`, `10`, `"sha256"` with its quotes), or

@@ -717,10 +717,16 @@ pub fn hash_availability(facts: &ImageFacts, algo: super::HashAlgo) -> Option<Fi
             format!("the image's kernel has {algo} only as a module (CONFIG_{option}=m): to appraise {algo} labels it would load {module} through modprobe, which is itself appraised with {algo}, and the boot hangs"),
             format!("use --hash sha256, or have the initramfs load the module before the policy: add `{module}` to /etc/initramfs-tools/modules and run update-initramfs in the guest (e.g. in a `run` plugin), then label"),
         )),
-        _ => Some(finding(
+        _ if matches!(algo, HashAlgo::Sha1 | HashAlgo::Sha256) && !config.is_explicitly_unset(option) => None,
+        _ if config.is_explicitly_unset(option) => Some(finding(
             Severity::Error,
             format!("the image's kernel has no {algo} (CONFIG_{option} is not set): every {algo} label would be refused"),
             "use --hash sha256".into(),
+        )),
+        _ => Some(finding(
+            Severity::Warning,
+            format!("the image's kernel configuration does not mention CONFIG_{option}: cannot check that {algo} is built in; a kernel that has it only as a module deadlocks at boot appraising {algo} labels"),
+            "use --hash sha256 unless you know the kernel has it built in".into(),
         )),
     }
 }
@@ -778,6 +784,11 @@ UUID=7A1B-22C3 /boot/efi vfat umask=0077 0 1
         assert_eq!((e.severity, e.code), (Severity::Error, "hash-not-built-in"));
         assert!(e.suggestion.unwrap().contains("sha512_generic"));
         assert_eq!(hash_availability(&f, HashAlgo::Sm3).map(|e| e.severity), Some(Severity::Error));
+        let partial = crate::kernel::KernelConfig::parse("CONFIG_IMA=y\n");
+        let mut g = facts("", None);
+        g.kernel_config = Some(partial);
+        assert!(hash_availability(&g, HashAlgo::Sha256).is_none(), "absent from a partial config");
+        assert_eq!(hash_availability(&g, HashAlgo::Sha512).map(|e| e.severity), Some(Severity::Warning));
         f.initramfs_modules.push("sha512_generic".into());
         assert!(hash_availability(&f, HashAlgo::Sha512).is_none(), "loaded by the initramfs");
         f.kernel_config = None;
