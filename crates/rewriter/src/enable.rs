@@ -201,6 +201,8 @@ pub struct ImaPlan {
     pub root: RootChoice,
     /// Its format.
     pub format: ImageFormat,
+    /// Its qcow2 header (what the staged copy needs), for qcow2 images.
+    pub qcow2: Option<crate::disk::Qcow2Header>,
 }
 
 /// Reads `image` (read-only), finds its root and checks the policy against it.
@@ -212,6 +214,7 @@ pub fn plan(image: &std::path::Path, opts: &EnableOptions) -> Result<ImaPlan> {
     };
     let disk = Arc::new(DiskImage::open(image, false)?);
     let format = disk.format();
+    let qcow2 = disk.qcow2_header().cloned();
     let table = partition::read_partitions(&disk)?;
     let root = guest::find_root(&disk, &table, opts.root_partition)?;
     tracing::info!("root filesystem: {} ({})", root.partition.describe(), root.reason);
@@ -240,7 +243,7 @@ pub fn plan(image: &std::path::Path, opts: &EnableOptions) -> Result<ImaPlan> {
         LabelScope::Policy => Selection::Policy(Arc::new(parsed_policy)),
         LabelScope::AllRoot => Selection::RootOwned,
     };
-    Ok(ImaPlan { policy_bytes, policy_source, findings, selection, table, root, format })
+    Ok(ImaPlan { policy_bytes, policy_source, findings, selection, table, root, format, qcow2 })
 }
 
 /// What [`apply`] did.
@@ -359,9 +362,8 @@ pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progr
 pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableReport> {
     let started = Instant::now();
     let plan = plan(&opts.input, opts)?;
-    let qcow2 = crate::disk::probe(&opts.input)?.1;
     tracing::info!("copying {} to a temporary file beside {}", opts.input.display(), opts.output.display());
-    let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
+    let staged = StagedOutput::copy_from(&opts.input, plan.qcow2.as_ref(), &opts.output, progress)?;
     let applied = apply(staged.path(), &plan, opts, progress)?;
     let report = EnableReport {
         input: opts.input.clone(),

@@ -220,12 +220,15 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
         Some(ima) => Some(enable::plan(&opts.input, ima)?),
         None => None,
     };
-    let disk = Arc::new(DiskImage::open(&opts.input, false)?);
-    let table = partition::read_partitions(&disk)?;
-    let root = guest::find_root(&disk, &table, opts.ima.as_ref().and_then(|i| i.root_partition))?;
-    drop(disk);
-
-    let qcow2 = crate::disk::probe(&opts.input)?.1;
+    // The IMA plan already found the root; without IMA, find it here.
+    let (root, qcow2) = match &ima_plan {
+        Some(plan) => (plan.root.clone(), plan.qcow2.clone()),
+        None => {
+            let disk = Arc::new(DiskImage::open(&opts.input, false)?);
+            let table = partition::read_partitions(&disk)?;
+            (guest::find_root(&disk, &table, None)?, disk.qcow2_header().cloned())
+        }
+    };
     let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;
     let work = tempfile::tempdir().map_err(|e| Error::Plugin(format!("temporary directory: {e}")))?;
     let generated_dir = |p: &Plugin| work.path().join("generated").join(&p.name);
