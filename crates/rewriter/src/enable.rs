@@ -262,11 +262,47 @@ pub struct Applied {
     pub warnings: Vec<String>,
 }
 
+/// What [`configure`] did: everything but the labels.
+pub struct Configured {
+    /// Whether the policy file was written.
+    pub policy_changed: bool,
+    /// The command line step.
+    pub cmdline: CmdlineReport,
+    /// The fstab step.
+    pub fstab: FstabReport,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// The other ext filesystems the guest mounts, by mount point: labelled and verified with
+    /// the root.
+    pub extra: Vec<(String, Partition)>,
+}
+
 /// Applies `plan` to the image at `path` in place (policy, command line, fstab, labels,
 /// verification) and flushes it. Used on a staged copy: by `enable` and, as the last step, by
 /// the plugin pipeline.
 pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progress: &dyn Progress) -> Result<Applied> {
-    let (table, root, selection) = (&plan.table, &plan.root, &plan.selection);
+    let Configured { policy_changed, cmdline, fstab, warnings, extra } = configure(path, plan, opts)?;
+    let disk = Arc::new(DiskImage::open(path, true)?);
+    let selection = &plan.selection;
+    let mut filesystems = Vec::new();
+    for (mp, p) in std::iter::once(("/".to_string(), plan.root.partition.clone())).chain(extra.iter().cloned()) {
+        let mut fs = GuestFs::open(disk.clone(), &p, OpenMode::ReadWrite)?;
+        let labels = label::label(&mut fs, opts.hash, selection, progress)?;
+        filesystems.push(FilesystemReport { mount_point: mp, partition: p.number, labels });
+        fs.close()?;
+    }
+    disk.flush()?;
+    drop(disk);
+    tracing::info!("labels written; verifying every label on a fresh read");
+    let verify = verify_labels(path, plan, opts, &extra, progress)?;
+    Ok(Applied { policy_changed, cmdline, fstab, filesystems, verify, warnings })
+}
+
+/// Installs the policy, sets the kernel command line (with `opts.mode`) and adds `iversion` to
+/// fstab, in place, without labelling anything. `run --ima-label boot` uses it with mode `fix`
+/// before the boot that labels.
+pub fn configure(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions) -> Result<Configured> {
+    let (table, root) = (&plan.table, &plan.root);
     let disk = Arc::new(DiskImage::open(path, true)?);
     let mut warnings = Vec::new();
     let mut fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadWrite)?;
@@ -277,12 +313,37 @@ pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progr
         });
     }
     let fstab_text = fs.read_text("/etc/fstab")?.unwrap_or_default();
-    let entries = fstab::parse(&fstab_text);
-    // Other ext filesystems the guest mounts (a separate /boot, say): the seed's
-    // `find / -fstype ext4` reaches them too, and grub.cfg may live there.
+    let extra = extra_filesystems(table, root, &fstab_text, &mut warnings);
+    let policy_changed = install_policy(&mut fs, &plan.policy_bytes)?;
+    tracing::info!("policy {}: {}", policy::POLICY_PATH, if policy_changed { "written" } else { "already in place" });
+    let mut boot_fs = match extra.iter().find(|(mp, _)| mp == "/boot") {
+        Some((_, p)) => Some(GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?),
+        None => None,
+    };
+    let cmdline = set_cmdline(&mut fs, boot_fs.as_mut(), opts, &root.partition, &mut warnings)?;
+    tracing::info!("kernel command line: {} ({})", cmdline.set.join(" "), cmdline.rootflags_reason);
+    let fstab = edit_fstab(&mut fs, &fstab_text, opts.iversion)?;
+    if let Some(b) = boot_fs {
+        b.close()?;
+    }
+    fs.close()?;
+    disk.flush()?;
+    Ok(Configured { policy_changed, cmdline, fstab, warnings, extra })
+}
+
+/// Other ext filesystems the guest mounts (a separate /boot, say): the seed's
+/// `find / -fstype ext4` reaches them too, and grub.cfg may live there.
+fn extra_filesystems(
+    table: &partition::PartitionTable,
+    root: &RootChoice,
+    fstab_text: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<(String, Partition)> {
+    let entries = fstab::parse(fstab_text);
+    let ext = |e: &&fstab::FstabEntry| e.mount_point != "/" && matches!(e.fs_type.as_str(), "ext4" | "ext3" | "ext2");
     let extra: Vec<(String, Partition)> = entries
         .iter()
-        .filter(|e| e.mount_point != "/" && matches!(e.fs_type.as_str(), "ext4" | "ext3" | "ext2"))
+        .filter(ext)
         .filter_map(|e| {
             let spec = DeviceSpec::parse(&e.spec);
             table
@@ -292,7 +353,7 @@ pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progr
                 .map(|p| (e.mount_point.clone(), p.clone()))
         })
         .collect();
-    for e in entries.iter().filter(|e| e.mount_point != "/" && matches!(e.fs_type.as_str(), "ext4" | "ext3" | "ext2")) {
+    for e in entries.iter().filter(ext) {
         if !extra.iter().any(|(mp, _)| mp == &e.mount_point) {
             warnings.push(format!(
                 "fstab mounts {} ({}) on {}, but no partition of this disk matches it: its files are not labelled",
@@ -300,47 +361,23 @@ pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progr
             ));
         }
     }
+    extra
+}
 
-    let policy_changed = install_policy(&mut fs, &plan.policy_bytes)?;
-    tracing::info!("policy {}: {}", policy::POLICY_PATH, if policy_changed { "written" } else { "already in place" });
-    let mut boot_fs = match extra.iter().find(|(mp, _)| mp == "/boot") {
-        Some((_, p)) => Some(GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?),
-        None => None,
-    };
-    let cmdline = set_cmdline(&mut fs, boot_fs.as_mut(), opts, &root.partition, &mut warnings)?;
-    tracing::info!("kernel command line: {} ({})", cmdline.set.join(" "), cmdline.rootflags_reason);
-    let fstab_report = edit_fstab(&mut fs, &fstab_text, opts.iversion)?;
-
-    let mut filesystems = Vec::new();
-    let root_labels = label::label(&mut fs, opts.hash, selection, progress)?;
-    filesystems.push(FilesystemReport {
-        mount_point: "/".into(),
-        partition: root.partition.number,
-        labels: root_labels,
-    });
-    if let Some(b) = boot_fs.take() {
-        let mut b = b;
-        let labels = label::label(&mut b, opts.hash, selection, progress)?;
-        filesystems.push(FilesystemReport { mount_point: "/boot".into(), partition: b.partition().number, labels });
-        b.close()?;
-    }
-    for (mp, p) in extra.iter().filter(|(mp, _)| mp != "/boot") {
-        let mut other = GuestFs::open(disk.clone(), p, OpenMode::ReadWrite)?;
-        let labels = label::label(&mut other, opts.hash, selection, progress)?;
-        filesystems.push(FilesystemReport { mount_point: mp.clone(), partition: p.number, labels });
-        other.close()?;
-    }
-    fs.close()?;
-    disk.flush()?;
-
-    tracing::info!("labels written; verifying every label on a fresh read");
-    // Verify on freshly opened filesystems: nothing cached from the writing pass.
+/// Re-reads every label the plan selects on the root and `extra` filesystems of the image at
+/// `path`, on freshly opened filesystems (nothing cached from a writing pass).
+pub fn verify_labels(
+    path: &std::path::Path,
+    plan: &ImaPlan,
+    opts: &EnableOptions,
+    extra: &[(String, Partition)],
+    progress: &dyn Progress,
+) -> Result<VerifySummary> {
+    let disk = Arc::new(DiskImage::open(path, false)?);
     let mut verify = VerifySummary::default();
-    let mut all: Vec<(String, Partition)> = vec![("/".into(), root.partition.clone())];
-    all.extend(extra.iter().cloned());
-    for (mp, p) in &all {
-        let check = GuestFs::open(disk.clone(), p, OpenMode::ReadOnly)?;
-        let v = label::verify(&check, opts.hash, selection, progress)?;
+    for (mp, p) in std::iter::once(("/".to_string(), plan.root.partition.clone())).chain(extra.iter().cloned()) {
+        let check = GuestFs::open(disk.clone(), &p, OpenMode::ReadOnly)?;
+        let v = label::verify(&check, opts.hash, &plan.selection, progress)?;
         verify.files_checked += v.files_checked;
         verify.bytes_hashed += v.bytes_hashed;
         verify.seconds += v.seconds;
@@ -352,9 +389,39 @@ pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progr
         }));
         check.close()?;
     }
+    Ok(verify)
+}
 
-    drop(disk);
-    Ok(Applied { policy_changed, cmdline, fstab: fstab_report, filesystems, verify, warnings })
+/// Checks that every `linux` line of the image's grub.cfg boots with `ima_appraise=<mode>`;
+/// returns the grub.cfg's guest path, or an error naming what is wrong.
+pub fn check_grub_cfg_mode(
+    path: &std::path::Path,
+    plan: &ImaPlan,
+    extra: &[(String, Partition)],
+    mode: AppraiseMode,
+) -> Result<String> {
+    let disk = Arc::new(DiskImage::open(path, false)?);
+    let (fs, prefix) = match extra.iter().find(|(mp, _)| mp == "/boot") {
+        Some((_, p)) => (GuestFs::open(disk.clone(), p, OpenMode::ReadOnly)?, "/boot"),
+        None => (GuestFs::open(disk.clone(), &plan.root.partition, OpenMode::ReadOnly)?, ""),
+    };
+    let want = mode.kernel_name();
+    for candidate in ["/grub/grub.cfg", "/grub2/grub.cfg"] {
+        let inner = if prefix.is_empty() { format!("/boot{candidate}") } else { candidate.to_string() };
+        let Some(text) = fs.read_text(&inner)? else { continue };
+        let shown = format!("{prefix}{inner}");
+        let change = CmdlineChange { set: vec![("ima_appraise".into(), want.into())], remove: Vec::new() };
+        let (_, wrong) = grub::edit_grub_cfg(&text, &change);
+        let linux = text.lines().filter(|l| l.trim_start().starts_with("linux")).count();
+        if linux == 0 || wrong > 0 {
+            return Err(Error::Guest {
+                path: shown,
+                message: format!("{wrong} of {linux} linux line(s) do not boot with ima_appraise={want}"),
+            });
+        }
+        return Ok(shown);
+    }
+    Err(Error::Guest { path: "/boot/grub/grub.cfg".into(), message: "not found".into() })
 }
 
 /// Runs the pipeline. On error (or when the verification finds a wrong label) the output is
