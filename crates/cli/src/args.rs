@@ -44,11 +44,14 @@ Exit status: 0 every check passed, 1 a check failed, 2 error (no QEMU, unreadabl
     /// listing of what will run is printed first; every plugin is validated before anything
     /// runs. The boot's result is read from cloud-init's own files; its per-instance state and
     /// the seed are removed afterwards. IMA runs when the 98-ima-enable-simple plugin is
-    /// active (settings from its ima.conf, policy from its files/etc/ima/ima-policy).
+    /// active (settings from its ima.conf, policy from its files/etc/ima/ima-policy) or an
+    /// --ima-* flag is given (the flags override the plugin's settings).
     #[command(after_help = "\
 Examples:
   cvm-image-rewriter run -i debian.qcow2 -o debian-cvm.qcow2 --plugins plugins/
   cvm-image-rewriter run -i in.qcow2 -o out.qcow2 --plugins plugins/ --plugins my-plugins/ --timeout 20m
+  cvm-image-rewriter run --config rewriter.toml --ima-hash sha384
+  cvm-image-rewriter run -i in.qcow2 -o out.qcow2 --plugins plugins/ --ima-label boot
 
 Exit status: 0 success, 2 any error (a plugin invalid or failing, the boot or cloud-init
 failing, a wrong IMA label); the output is written only on success.")]
@@ -81,6 +84,23 @@ pub struct RunArgs {
     /// Guest CPUs [default: 2]. (`cpus`)
     #[arg(long)]
     pub cpus: Option<u32>,
+    /// How the IMA step labels files: offline after the boot (default), or by the guest kernel
+    /// in the cloud-init boot (ima_appraise=fix, one pass opening every file, then the final
+    /// mode for the next boot: the seed's method, for filesystems other than ext4; not under
+    /// Secure Boot). The host verifies every ext4 label either way. (`ima_label`)
+    #[arg(long, value_enum)]
+    pub ima_label: Option<ImaLabelArg>,
+    /// ima_appraise= for the delivered image [default: the IMA plugin's ima.conf, or
+    /// enforce]. (`ima_mode`)
+    #[arg(long, value_enum)]
+    pub ima_mode: Option<Mode>,
+    /// Label algorithm and ima_hash= [default: ima.conf, or sha256]. (`ima_hash`)
+    #[arg(long, value_enum)]
+    pub ima_hash: Option<Hash>,
+    /// IMA policy file [default: the IMA plugin's files/etc/ima/ima-policy, or the built-in
+    /// default]. (`ima_policy`)
+    #[arg(long, value_name = "FILE")]
+    pub ima_policy: Option<PathBuf>,
     /// Read settings from a TOML file: the keys named in this help; flags override them.
     /// Paths in it are relative to the file's folder.
     #[arg(long, value_name = "FILE")]
@@ -276,7 +296,17 @@ pub struct EnableArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImaLabelArg {
+    /// Offline, straight into the ext4, after the boot.
+    Offline,
+    /// By the guest kernel in fix mode, in the cloud-init boot.
+    Boot,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Deny files whose label is missing or wrong.
     Enforce,
@@ -286,7 +316,8 @@ pub enum Mode {
     Fix,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Hash {
     /// SHA-256 (labels 04 04 <32 bytes>).
     Sha256,

@@ -10,13 +10,14 @@ mod summary;
 
 use anyhow::Context;
 use args::{
-    AccelArg, BootCheckArgs, Cli, Command, EnableArgs, Hash, ImaCommand, LabelArg, Mode, PolicyCheckArgs,
+    AccelArg, BootCheckArgs, Cli, Command, EnableArgs, Hash, ImaCommand, ImaLabelArg, LabelArg, Mode, PolicyCheckArgs,
     PolicyCommand, PolicyDefaultArgs, ProfileArg, RunArgs,
 };
 use clap::Parser;
 use cvm_rewriter::enable::{self, EnableOptions, LabelScope, PolicySource, RootflagsIVersion};
 use cvm_rewriter::ima::profile::Profile;
 use cvm_rewriter::ima::{AppraiseMode, HashAlgo};
+use cvm_rewriter::run::LabelMethod;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use tracing_subscriber::layer::SubscriberExt;
@@ -74,23 +75,31 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn mode_of(m: Mode) -> AppraiseMode {
+    match m {
+        Mode::Enforce => AppraiseMode::Enforce,
+        Mode::Log => AppraiseMode::Log,
+        Mode::Fix => AppraiseMode::Fix,
+    }
+}
+
+fn hash_of(h: Hash) -> HashAlgo {
+    match h {
+        Hash::Sha256 => HashAlgo::Sha256,
+        Hash::Sha384 => HashAlgo::Sha384,
+        Hash::Sha512 => HashAlgo::Sha512,
+        Hash::Sha1 => HashAlgo::Sha1,
+        Hash::Sm3 => HashAlgo::Sm3,
+    }
+}
+
 fn enable_cmd(args: &EnableArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let opts = EnableOptions {
         input: args.input.clone(),
         output: args.output.clone(),
         policy: args.policy.clone().map_or(PolicySource::Default, PolicySource::File),
-        mode: match args.mode {
-            Mode::Enforce => AppraiseMode::Enforce,
-            Mode::Log => AppraiseMode::Log,
-            Mode::Fix => AppraiseMode::Fix,
-        },
-        hash: match args.hash {
-            Hash::Sha256 => HashAlgo::Sha256,
-            Hash::Sha384 => HashAlgo::Sha384,
-            Hash::Sha512 => HashAlgo::Sha512,
-            Hash::Sha1 => HashAlgo::Sha1,
-            Hash::Sm3 => HashAlgo::Sm3,
-        },
+        mode: mode_of(args.mode),
+        hash: hash_of(args.hash),
         iversion: !args.no_iversion,
         rootflags_i_version: if args.rootflags_i_version { RootflagsIVersion::Force } else { RootflagsIVersion::Auto },
         root_partition: args.root_partition,
@@ -242,6 +251,10 @@ struct RunConfig {
     keep_logs: Option<std::path::PathBuf>,
     memory: Option<u32>,
     cpus: Option<u32>,
+    ima_label: Option<ImaLabelArg>,
+    ima_mode: Option<Mode>,
+    ima_hash: Option<Hash>,
+    ima_policy: Option<std::path::PathBuf>,
 }
 
 /// The run's settings: flags, then the config file, then defaults.
@@ -254,6 +267,11 @@ struct RunSettings {
     keep_logs: Option<std::path::PathBuf>,
     memory: u32,
     cpus: u32,
+    /// IMA settings given as flags or config keys; they override the IMA plugin's.
+    ima_label: Option<ImaLabelArg>,
+    ima_mode: Option<Mode>,
+    ima_hash: Option<Hash>,
+    ima_policy: Option<std::path::PathBuf>,
 }
 
 fn run_settings(args: &RunArgs) -> anyhow::Result<RunSettings> {
@@ -293,20 +311,69 @@ fn run_settings(args: &RunArgs) -> anyhow::Result<RunSettings> {
         keep_logs: args.keep_logs.clone().or(cfg.keep_logs.map(rel)),
         memory: args.memory.or(cfg.memory).unwrap_or(2048),
         cpus: args.cpus.or(cfg.cpus).unwrap_or(2),
+        ima_label: args.ima_label.or(cfg.ima_label),
+        ima_mode: args.ima_mode.or(cfg.ima_mode),
+        ima_hash: args.ima_hash.or(cfg.ima_hash),
+        ima_policy: args.ima_policy.clone().or(cfg.ima_policy.map(rel)),
     })
 }
 
-/// IMA settings of the 98-ima-enable-simple plugin: `key=value` lines of its ima.conf and its
-/// policy file; `None` when no such plugin is active.
-fn ima_from_plugins(s: &RunSettings) -> anyhow::Result<Option<EnableOptions>> {
+/// The IMA step's settings: the 98-ima-enable-simple plugin's (`key=value` lines of its
+/// ima.conf, its policy file), overridden by the --ima-* flags and config keys; `None` when
+/// neither the plugin nor any of those asks for IMA.
+fn ima_settings(s: &RunSettings) -> anyhow::Result<Option<(EnableOptions, LabelMethod)>> {
     let plugins = cvm_rewriter::plugin::discover(&s.plugins).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(p) = plugins.iter().find(|p| !p.skipped && cvm_rewriter::run::is_ima_plugin(p)) else {
+    let plugin = plugins.iter().find(|p| !p.skipped && cvm_rewriter::run::is_ima_plugin(p));
+    let flagged = s.ima_label.is_some() || s.ima_mode.is_some() || s.ima_hash.is_some() || s.ima_policy.is_some();
+    if plugin.is_none() && !flagged {
         return Ok(None);
-    };
-    let conf_path = p.dir.join("ima.conf");
-    let conf = std::fs::read_to_string(&conf_path).unwrap_or_default();
+    }
     let mut mode = AppraiseMode::Enforce;
     let mut hash = HashAlgo::Sha256;
+    let mut method = LabelMethod::Offline;
+    let mut policy = None;
+    if let Some(p) = plugin {
+        read_ima_conf(&p.dir.join("ima.conf"), &mut mode, &mut hash, &mut method)?;
+        policy = p.files.as_ref().map(|f| f.join("etc/ima/ima-policy")).filter(|f| f.is_file());
+    }
+    let mode = s.ima_mode.map(mode_of).unwrap_or(mode);
+    let hash = s.ima_hash.map(hash_of).unwrap_or(hash);
+    let method = match s.ima_label {
+        Some(ImaLabelArg::Offline) => LabelMethod::Offline,
+        Some(ImaLabelArg::Boot) => LabelMethod::Boot,
+        None => method,
+    };
+    let policy = s.ima_policy.clone().or(policy);
+    Ok(Some((
+        EnableOptions {
+            input: s.input.clone(),
+            output: s.output.clone(),
+            policy: policy.map_or(PolicySource::Default, PolicySource::File),
+            mode,
+            hash,
+            iversion: true,
+            rootflags_i_version: RootflagsIVersion::Auto,
+            root_partition: None,
+            profile: Profile::Tcb,
+            label: LabelScope::Policy,
+            deny_warnings: false,
+        },
+        method,
+    )))
+}
+
+/// Reads the IMA plugin's ima.conf (absent: defaults) into the settings.
+fn read_ima_conf(
+    conf_path: &std::path::Path,
+    mode: &mut AppraiseMode,
+    hash: &mut HashAlgo,
+    method: &mut LabelMethod,
+) -> anyhow::Result<()> {
+    let conf = match std::fs::read_to_string(conf_path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", conf_path.display())),
+    };
     for (n, line) in conf.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -316,38 +383,28 @@ fn ima_from_plugins(s: &RunSettings) -> anyhow::Result<Option<EnableOptions>> {
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("{}:{}: expected key=value", conf_path.display(), n + 1))?;
         match (k.trim(), v.trim()) {
-            ("mode", "enforce") => mode = AppraiseMode::Enforce,
-            ("mode", "log") => mode = AppraiseMode::Log,
-            ("mode", "fix") => mode = AppraiseMode::Fix,
+            ("mode", "enforce") => *mode = AppraiseMode::Enforce,
+            ("mode", "log") => *mode = AppraiseMode::Log,
+            ("mode", "fix") => *mode = AppraiseMode::Fix,
             ("hash", h) => {
-                hash = HashAlgo::from_name(h)
+                *hash = HashAlgo::from_name(h)
                     .ok_or_else(|| anyhow::anyhow!("{}:{}: unknown hash {h}", conf_path.display(), n + 1))?
             }
-            ("label", "offline") => {}
-            (k, v) => {
-                anyhow::bail!("{}:{}: unknown setting {k}={v} (mode, hash, label=offline)", conf_path.display(), n + 1)
-            }
+            ("label", "offline") => *method = LabelMethod::Offline,
+            ("label", "boot") => *method = LabelMethod::Boot,
+            (k, v) => anyhow::bail!(
+                "{}:{}: unknown setting {k}={v} (mode=enforce|log|fix, hash=sha256|..., label=offline|boot)",
+                conf_path.display(),
+                n + 1
+            ),
         }
     }
-    let policy = p.files.as_ref().map(|f| f.join("etc/ima/ima-policy")).filter(|f| f.is_file());
-    Ok(Some(EnableOptions {
-        input: s.input.clone(),
-        output: s.output.clone(),
-        policy: policy.map_or(PolicySource::Default, PolicySource::File),
-        mode,
-        hash,
-        iversion: true,
-        rootflags_i_version: RootflagsIVersion::Auto,
-        root_partition: None,
-        profile: Profile::Tcb,
-        label: LabelScope::Policy,
-        deny_warnings: false,
-    }))
+    Ok(())
 }
-
 fn run_cmd(args: &RunArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode> {
     use cvm_rewriter::run::{run, RunOptions};
     let s = run_settings(args)?;
+    let ima = ima_settings(&s)?;
     let opts = RunOptions {
         input: s.input.clone(),
         output: s.output.clone(),
@@ -358,7 +415,8 @@ fn run_cmd(args: &RunArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode
         stream,
         memory_mib: s.memory,
         cpus: s.cpus,
-        ima: ima_from_plugins(&s)?,
+        ima: ima.as_ref().map(|(o, _)| o.clone()),
+        ima_label: ima.as_ref().map_or(LabelMethod::Offline, |(_, m)| *m),
     };
     let bars = progress::Bars::new(!quiet && std::io::stderr().is_terminal());
     let listing = |text: &str| {
@@ -383,12 +441,20 @@ fn run_cmd(args: &RunArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode
             );
         }
         if let Some(i) = &report.ima {
-            eprintln!(
-                "  ima        {} labels written, {} verified, {}",
-                i.files_labelled,
-                i.files_checked,
-                i.cmdline.join(" ")
-            );
+            match &i.guest_pass {
+                Some(pass) => eprintln!(
+                    "  ima        labelled in the boot by the guest kernel ({} files opened), {} verified, {}",
+                    pass.files_opened,
+                    i.files_checked,
+                    i.cmdline.join(" ")
+                ),
+                None => eprintln!(
+                    "  ima        {} labels written, {} verified, {}",
+                    i.files_labelled,
+                    i.files_checked,
+                    i.cmdline.join(" ")
+                ),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,8 @@ use crate::enable::{self, Applied, EnableOptions};
 use crate::error::{Error, Result};
 use crate::fs::GuestFs;
 use crate::guest::{self, RootChoice};
+use crate::ima::boot_label::{self, PassReport};
+use crate::ima::AppraiseMode;
 use crate::partition;
 use crate::plugin::{self, GuestFileKind, Plugin};
 use crate::progress::Progress;
@@ -48,6 +50,21 @@ pub struct RunOptions {
     /// The IMA step's options (input/output are ignored: it works on the staged image), or
     /// `None` for no IMA step.
     pub ima: Option<EnableOptions>,
+    /// How the IMA step labels files.
+    pub ima_label: LabelMethod,
+}
+
+/// How `run` labels files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelMethod {
+    /// Offline, after the boot and the post-stage hooks, straight into the ext4 (the default).
+    #[default]
+    Offline,
+    /// By the guest kernel, in the cloud-init boot: `ima_appraise=fix`, a pass that opens every
+    /// file, then the final mode for the next boot (the seed's method; not under Secure Boot).
+    /// Labels on filesystems we cannot write offline too; the host verifies the ext4 ones.
+    Boot,
 }
 
 /// What the run did.
@@ -68,8 +85,13 @@ pub struct RunReport {
 /// The IMA step of a run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImaStep {
-    /// Files labelled over all filesystems.
+    /// Who wrote the labels.
+    pub method: LabelMethod,
+    /// Files labelled offline over all filesystems (0 with the boot method: the kernel wrote
+    /// them, see `guest_pass`).
     pub files_labelled: u64,
+    /// With the boot method: what the pass in the guest reported.
+    pub guest_pass: Option<PassReport>,
     /// Labels verified.
     pub files_checked: u64,
     /// Wrong labels (the run fails if any).
@@ -253,15 +275,28 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
         }
     }
 
+    // With the boot method, the guest labels: the policy, fstab and ima_appraise=fix go in
+    // now; the pass in the boot switches the next boot to the final mode.
+    let boot_labelling = match (&opts.ima, &ima_plan, opts.ima_label) {
+        (Some(ima_opts), Some(plan), LabelMethod::Boot) => {
+            let fix = EnableOptions { mode: AppraiseMode::Fix, ..ima_opts.clone() };
+            let configured = enable::configure(staged.path(), plan, &fix)?;
+            tracing::info!("IMA configured for labelling in the boot: {}", configured.cmdline.set.join(" "));
+            Some((ima_opts.mode, configured))
+        }
+        _ => None,
+    };
+
     // The cloud-init stage, only when some part needs the guest.
     let parts = plugin::collect_parts(&plugins, |p| Some(generated_dir(p))).map_err(plugin_errors)?;
-    let needs_guest = !parts.is_empty() || active.iter().any(|p| p.pre_guest_run.is_some());
-    let (boot, datasource) = if needs_guest {
-        let (b, ds) = cloud_init_stage(opts, staged.path(), &root, parts, work.path())?;
-        (Some(b), ds)
+    let needs_guest = !parts.is_empty() || active.iter().any(|p| p.pre_guest_run.is_some()) || boot_labelling.is_some();
+    let label_pass = boot_labelling.as_ref().map(|(mode, _)| *mode);
+    let (boot, datasource, guest_pass) = if needs_guest {
+        let stage = cloud_init_stage(opts, staged.path(), &root, parts, label_pass, work.path())?;
+        (Some(stage.boot), stage.datasource, stage.label_pass)
     } else {
         tracing::info!("no plugin needs the guest: no boot");
-        (None, None)
+        (None, None, None)
     };
 
     for p in &active {
@@ -276,11 +311,14 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
     }
 
     // IMA last, offline: every file the plugins and the boot changed gets its final label.
-    let ima = match (&opts.ima, &ima_plan) {
-        (Some(ima_opts), Some(plan)) => {
+    // With the boot method, the kernel wrote the labels: check every one of them here.
+    let ima = match (&opts.ima, &ima_plan, boot_labelling) {
+        (Some(ima_opts), Some(plan), None) => {
             let Applied { filesystems, verify, cmdline, .. } = enable::apply(staged.path(), plan, ima_opts, progress)?;
             let step = ImaStep {
+                method: LabelMethod::Offline,
                 files_labelled: filesystems.iter().map(|f| f.labels.files_labelled).sum(),
+                guest_pass: None,
                 files_checked: verify.files_checked,
                 mismatches: verify.mismatches.len(),
                 cmdline: cmdline.set,
@@ -292,6 +330,51 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
                 )));
             }
             Some(step)
+        }
+        (Some(ima_opts), Some(plan), Some((mode, configured))) => {
+            tracing::info!("verifying every label the guest kernel wrote");
+            let verify = enable::verify_labels(staged.path(), plan, ima_opts, &configured.extra, progress)?;
+            if !verify.mismatches.is_empty() {
+                let shown: Vec<String> = verify
+                    .mismatches
+                    .iter()
+                    .take(10)
+                    .map(|m| format!("  {} ({})", m.path, if m.found.is_some() { "wrong" } else { "missing" }))
+                    .collect();
+                return Err(Error::Plugin(format!(
+                    "{} of {} file(s) the policy appraises have a missing or wrong label after the labelling boot:\n{}{}\n\
+                     They were changed after the pass (by a post-stage hook, say) or hidden from it (under a mount point \
+                     in the guest); an enforcing boot would deny them. Move that change into the guest, or label offline \
+                     (--ima-label offline). The output was not written.",
+                    verify.mismatches.len(),
+                    verify.files_checked,
+                    shown.join("\n"),
+                    if verify.mismatches.len() > shown.len() { "\n  ..." } else { "" }
+                )));
+            }
+            let grub_cfg = enable::check_grub_cfg_mode(staged.path(), plan, &configured.extra, mode)?;
+            tracing::info!("{grub_cfg}: the next boot has ima_appraise={}", mode.kernel_name());
+            let cmdline =
+                configured
+                    .cmdline
+                    .set
+                    .iter()
+                    .map(|p| {
+                        if p == "ima_appraise=fix" {
+                            format!("ima_appraise={}", mode.kernel_name())
+                        } else {
+                            p.clone()
+                        }
+                    })
+                    .collect();
+            Some(ImaStep {
+                method: LabelMethod::Boot,
+                files_labelled: 0,
+                guest_pass,
+                files_checked: verify.files_checked,
+                mismatches: 0,
+                cmdline,
+            })
         }
         _ => None,
     };
@@ -305,19 +388,35 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
     })
 }
 
+/// What the cloud-init boot did.
+struct Stage {
+    boot: BootResult,
+    datasource: Option<String>,
+    label_pass: Option<PassReport>,
+}
+
 /// Plants the seed, boots the staged image once, checks cloud-init's verdict, cleans up.
+/// With `label_pass` (the final appraisal mode), the boot also runs the IMA label pass last.
 fn cloud_init_stage(
     opts: &RunOptions,
     staged: &Path,
     root: &RootChoice,
     mut parts: Vec<Part>,
+    label_pass: Option<AppraiseMode>,
     work: &Path,
-) -> Result<(BootResult, Option<String>)> {
+) -> Result<Stage> {
     parts.push(Part {
         filename: "zz-cvm-base.yaml".into(),
         content_type: "text/cloud-config".into(),
         content: BASE_USER_DATA.into(),
     });
+    if let Some(mode) = label_pass {
+        parts.push(Part {
+            filename: boot_label::SCRIPT_NAME.into(),
+            content_type: "text/x-shellscript".into(),
+            content: boot_label::script(mode).into_bytes(),
+        });
+    }
     let user_data = multipart(&parts, &random_boundary());
     let seed = Seed::new(user_data, &unique_instance_id("iid-cvm-run"), "cvm-image-rewriter");
     {
@@ -331,7 +430,9 @@ fn cloud_init_stage(
         for (name, content) in seed.files() {
             fs.write(&format!("{SEED_DIR}/{name}"), content, 0o600)?;
         }
-        if hold_policy(&mut fs, true)? {
+        // The boot method needs the policy in this boot; otherwise the files the boot reads
+        // carry no labels yet.
+        if label_pass.is_none() && hold_policy(&mut fs, true)? {
             tracing::info!("{POLICY} held aside during the boot: the files the boot reads carry no labels yet");
         }
         close_root(disk, fs)?;
@@ -366,6 +467,16 @@ fn cloud_init_stage(
     let verdict = check_result(result.as_deref(), &output_log);
     let datasource = verdict.as_ref().ok().cloned().flatten();
     verdict?;
+    let pass = match label_pass {
+        Some(_) => Some(boot_label::find_report(&output_log).ok_or_else(|| {
+            Error::CloudInit(format!(
+                "the IMA label pass ({}) did not report in the guest's cloud-init-output.log:\n{}",
+                boot_label::SCRIPT_NAME,
+                tail(&output_log, 30)
+            ))
+        })?),
+        None => None,
+    };
     // What `cloud-init clean --logs` removes, and our seed: the image must boot as a new
     // instance on its real cloud.
     let t = now();
@@ -381,9 +492,11 @@ fn cloud_init_stage(
     for log in ["/var/log/cloud-init.log", "/var/log/cloud-init-output.log"] {
         fs.raw_mut().remove_all(log, t).map_err(|e| fs.err(e))?;
     }
-    hold_policy(&mut fs, false)?;
+    if label_pass.is_none() {
+        hold_policy(&mut fs, false)?;
+    }
     close_root(disk, fs)?;
-    Ok((boot, datasource))
+    Ok(Stage { boot, datasource, label_pass: pass })
 }
 
 /// cloud-init's own verdict: `result.json` lists every error of the run. Returns the data

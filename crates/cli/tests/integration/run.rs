@@ -139,3 +139,60 @@ fn config_file_gives_every_setting_and_flags_override() {
     write(&cfg, &format!("input = \"{input}\"\ntimout = \"5m\"\n"));
     TestCommand::new().args(["run", "--config"]).arg(&cfg).run().assert_exit(2).assert_stderr_contains(&["timout"]);
 }
+
+/// The IMA step from config keys alone (no 98-ima-enable-simple plugin): `ima_mode` and
+/// `ima_hash` reach the command line and the labels; a flag overrides a key; a bad ima.conf
+/// setting is refused before anything is written.
+#[test]
+fn ima_settings_from_config_and_flags() {
+    let t = TestDir::new("run-ima-settings");
+    let img = TestImage::build(t.path(), Layout::Gpt, Format::Raw, &GuestTree::debian());
+    let p = t.sub("plugins");
+    write(&p.join("02-motd/files/etc/motd"), "ima from config\n");
+    let cfg = t.path().join("rewriter.toml");
+    write(
+        &cfg,
+        &format!(
+            "input = \"{}\"\nplugins = [\"plugins\"]\nima_mode = \"log\"\nima_hash = \"sha512\"\nima_label = \"offline\"\n",
+            img.path.display()
+        ),
+    );
+    let out = t.path().join("out.raw");
+    let r = TestCommand::new().args(["run", "--json", "--config"]).arg(&cfg).arg("-o").arg(&out).run();
+    r.assert_exit(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ima"]["method"], "offline");
+    let cmdline: Vec<&str> = v["ima"]["cmdline"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(cmdline.contains(&"ima_appraise=log") && cmdline.contains(&"ima_hash=sha512"), "{cmdline:?}");
+    let view = Ext4View::open(&out, img.root_offset, &t.sub("view"));
+    let label = view.xattrs(&["/etc/motd"], "security.ima").remove(0).expect("labelled");
+    let host = view.dump_all(&["/etc/motd"], &t.sub("dump")).remove(0);
+    assert_eq!(label, evmctl_label_of(&host, "sha512"));
+
+    // The flag wins over the key.
+    let out2 = t.path().join("out2.raw");
+    let r = TestCommand::new()
+        .args(["run", "--json", "--ima-mode", "enforce", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&out2)
+        .run();
+    r.assert_exit(0);
+    assert!(r.stdout.contains("ima_appraise=enforce"), "{}", r.stdout);
+
+    // A wrong ima.conf line names the file, the line and the allowed values.
+    let ima = p.join("98-ima-enable-simple");
+    write(&ima.join("ima.conf"), "mode=enforce\nlabel=sometimes\n");
+    let out3 = t.sub("out3");
+    TestCommand::new()
+        .args(["run", "-i"])
+        .arg(&img.path)
+        .arg("-o")
+        .arg(out3.join("o.raw"))
+        .arg("--plugins")
+        .arg(&p)
+        .run()
+        .assert_exit(2)
+        .assert_stderr_contains(&["ima.conf:2", "label=sometimes", "offline|boot"]);
+    assert!(list_dir(&out3).is_empty());
+}

@@ -1,7 +1,9 @@
 //! IMA appraisal: hash algorithms and label bytes ([`algo`]), the policy file ([`policy`]), and
-//! offline labelling and verification of a filesystem ([`label`]).
+//! offline labelling and verification of a filesystem ([`label`]), or labelling by the kernel in a
+//! boot ([`boot_label`]).
 
 pub mod algo;
+pub mod boot_label;
 pub mod label;
 pub mod lint;
 pub mod policy;
