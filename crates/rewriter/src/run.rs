@@ -242,6 +242,14 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
         Some(ima) => Some(enable::plan(&opts.input, ima)?),
         None => None,
     };
+    if let (Some(plan), LabelMethod::Boot) = (&ima_plan, opts.ima_label) {
+        if let Some(f) = plan.findings.iter().find(|f| f.code == "appraise-bootparam-off") {
+            return Err(Error::Plugin(format!(
+                "--ima-label boot cannot work on this image: {} Label offline instead (--ima-label offline).",
+                f.message
+            )));
+        }
+    }
     // The IMA plan already found the root; without IMA, find it here.
     let (root, qcow2) = match &ima_plan {
         Some(plan) => (plan.root.clone(), plan.qcow2.clone()),

@@ -196,3 +196,26 @@ fn ima_settings_from_config_and_flags() {
         .assert_stderr_contains(&["ima.conf:2", "label=sometimes", "offline|boot"]);
     assert!(list_dir(&out3).is_empty());
 }
+
+/// `--ima-label boot` needs a kernel that honours `ima_appraise=fix`: on one built without
+/// CONFIG_IMA_APPRAISE_BOOTPARAM (this image's /boot/config-*), it is refused before any copy
+/// or boot, with the way out.
+#[test]
+fn boot_labelling_is_refused_when_the_kernel_ignores_fix_mode() {
+    let t = TestDir::new("run-boot-label-refused");
+    let img = TestImage::build(t.path(), Layout::Gpt, Format::Qcow2, &GuestTree::debian());
+    let p = t.sub("plugins");
+    write(&p.join("02-motd/files/etc/motd"), "x\n");
+    let out = t.sub("out");
+    TestCommand::new()
+        .args(["run", "--ima-label", "boot", "--accel", "tcg", "-i"])
+        .arg(&img.path)
+        .arg("-o")
+        .arg(out.join("o.qcow2"))
+        .arg("--plugins")
+        .arg(&p)
+        .run()
+        .assert_exit(2)
+        .assert_stderr_contains(&["--ima-label boot", "CONFIG_IMA_APPRAISE_BOOTPARAM", "--ima-label offline"]);
+    assert!(list_dir(&out).is_empty());
+}
