@@ -455,6 +455,9 @@ fn run_cmd(args: &RunArgs, stream: bool, quiet: bool) -> anyhow::Result<ExitCode
                     i.cmdline.join(" ")
                 ),
             }
+            for w in &i.warnings {
+                eprintln!("  warning    {w}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

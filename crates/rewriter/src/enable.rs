@@ -205,6 +205,17 @@ pub struct ImaPlan {
     pub qcow2: Option<crate::disk::Qcow2Header>,
 }
 
+impl ImaPlan {
+    /// Re-reads the partitions of the image at `path` (a boot may have grown the root
+    /// partition) so that the labels go through the current bounds.
+    pub fn refresh_partitions(&mut self, path: &std::path::Path) -> Result<()> {
+        let (table, root) = guest::reread_root(path, &self.root)?;
+        self.table = table;
+        self.root = root;
+        Ok(())
+    }
+}
+
 /// Reads `image` (read-only), finds its root and checks the policy against it.
 pub fn plan(image: &std::path::Path, opts: &EnableOptions) -> Result<ImaPlan> {
     // Read the policy file before touching any image: a typo there is the cheapest error.
@@ -294,7 +305,7 @@ pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progr
     disk.flush()?;
     drop(disk);
     tracing::info!("labels written; verifying every label on a fresh read");
-    let verify = verify_labels(path, plan, opts, &extra, progress)?;
+    let verify = verify_labels(path, plan, opts, progress)?;
     Ok(Applied { policy_changed, cmdline, fstab, filesystems, verify, warnings })
 }
 
@@ -364,16 +375,24 @@ fn extra_filesystems(
     extra
 }
 
-/// Re-reads every label the plan selects on the root and `extra` filesystems of the image at
-/// `path`, on freshly opened filesystems (nothing cached from a writing pass).
+/// The other ext filesystems the root's fstab mounts, as they are now in the image.
+fn current_extras(disk: &Arc<DiskImage>, plan: &ImaPlan) -> Result<Vec<(String, Partition)>> {
+    let fs = GuestFs::open(disk.clone(), &plan.root.partition, OpenMode::ReadOnly)?;
+    let fstab_text = fs.read_text("/etc/fstab")?.unwrap_or_default();
+    fs.close()?;
+    Ok(extra_filesystems(&plan.table, &plan.root, &fstab_text, &mut Vec::new()))
+}
+
+/// Re-reads every label the plan selects on the root and the other ext filesystems of the
+/// image at `path`, on freshly opened filesystems (nothing cached from a writing pass).
 pub fn verify_labels(
     path: &std::path::Path,
     plan: &ImaPlan,
     opts: &EnableOptions,
-    extra: &[(String, Partition)],
     progress: &dyn Progress,
 ) -> Result<VerifySummary> {
     let disk = Arc::new(DiskImage::open(path, false)?);
+    let extra = current_extras(&disk, plan)?;
     let mut verify = VerifySummary::default();
     for (mp, p) in std::iter::once(("/".to_string(), plan.root.partition.clone())).chain(extra.iter().cloned()) {
         let check = GuestFs::open(disk.clone(), &p, OpenMode::ReadOnly)?;
@@ -394,13 +413,9 @@ pub fn verify_labels(
 
 /// Checks that every `linux` line of the image's grub.cfg boots with `ima_appraise=<mode>`;
 /// returns the grub.cfg's guest path, or an error naming what is wrong.
-pub fn check_grub_cfg_mode(
-    path: &std::path::Path,
-    plan: &ImaPlan,
-    extra: &[(String, Partition)],
-    mode: AppraiseMode,
-) -> Result<String> {
+pub fn check_grub_cfg_mode(path: &std::path::Path, plan: &ImaPlan, mode: AppraiseMode) -> Result<String> {
     let disk = Arc::new(DiskImage::open(path, false)?);
+    let extra = current_extras(&disk, plan)?;
     let (fs, prefix) = match extra.iter().find(|(mp, _)| mp == "/boot") {
         Some((_, p)) => (GuestFs::open(disk.clone(), p, OpenMode::ReadOnly)?, "/boot"),
         None => (GuestFs::open(disk.clone(), &plan.root.partition, OpenMode::ReadOnly)?, ""),

@@ -35,6 +35,40 @@ pub fn spec_matches(spec: &DeviceSpec, p: &Partition) -> bool {
     }
 }
 
+/// Finds `root` again in a re-read partition table, by partition number and filesystem UUID:
+/// a boot that grew the root partition (growpart) moved its end, and reading the grown
+/// filesystem through the old bounds fails.
+pub fn refind_root(table: &PartitionTable, root: &RootChoice) -> Result<RootChoice> {
+    let old = &root.partition;
+    let same = |p: &&Partition| p.fs_uuid == old.fs_uuid && p.fs_type.is_ext();
+    let found = table
+        .partitions
+        .iter()
+        .filter(same)
+        .find(|p| p.number == old.number)
+        .or_else(|| table.partitions.iter().find(same))
+        .ok_or_else(|| {
+            Error::Partition(format!(
+                "the root filesystem ({}) is no longer on the disk after the guest's work. {}",
+                old.describe(),
+                listing(table, &[])
+            ))
+        })?;
+    if found.size != old.size || found.start != old.start {
+        tracing::info!("root filesystem now {}", found.describe());
+    }
+    Ok(RootChoice { partition: found.clone(), reason: root.reason.clone() })
+}
+
+/// Re-reads the partition table of the image at `path` and finds `root` again (see
+/// [`refind_root`]).
+pub fn reread_root(path: &std::path::Path, root: &RootChoice) -> Result<(PartitionTable, RootChoice)> {
+    let disk = Arc::new(DiskImage::open(path, false)?);
+    let table = crate::partition::read_partitions(&disk)?;
+    let root = refind_root(&table, root)?;
+    Ok((table, root))
+}
+
 /// Picks the root filesystem: `forced` (a partition number, 0 for a bare filesystem) wins;
 /// otherwise the one ext filesystem whose `/etc/fstab` `/` entry names itself.
 pub fn find_root(disk: &Arc<DiskImage>, table: &PartitionTable, forced: Option<u32>) -> Result<RootChoice> {
@@ -172,4 +206,37 @@ pub fn image_facts(fs: &GuestFs, boot_fs: Option<&GuestFs>) -> Result<crate::ima
         }
     }
     Ok(crate::ima::lint::ImageFacts { fstab, kernel, kernel_config, ima_keys, has_systemd, initramfs_modules })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::{FsType, TableKind};
+
+    fn part(number: u32, start: u64, size: u64, uuid: &str) -> Partition {
+        Partition {
+            number: Some(number),
+            start,
+            size,
+            part_uuid: None,
+            part_label: None,
+            fs_type: FsType::Ext4,
+            fs_uuid: Some(uuid.into()),
+            fs_label: None,
+        }
+    }
+
+    #[test]
+    fn the_root_is_found_again_with_its_new_bounds() {
+        let before = RootChoice { partition: part(1, 1 << 20, 100 << 20, "aa"), reason: "fstab".into() };
+        let grown = PartitionTable {
+            kind: TableKind::Gpt,
+            partitions: vec![part(15, 4096, 512, "bb"), part(1, 1 << 20, 900 << 20, "aa")],
+        };
+        let after = refind_root(&grown, &before).unwrap();
+        assert_eq!((after.partition.size, after.reason.as_str()), (900 << 20, "fstab"));
+        let gone = PartitionTable { kind: TableKind::Gpt, partitions: vec![part(1, 1 << 20, 100 << 20, "cc")] };
+        let e = refind_root(&gone, &before).unwrap_err().to_string();
+        assert!(e.contains("no longer on the disk"), "{e}");
+    }
 }

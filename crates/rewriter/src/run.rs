@@ -98,6 +98,9 @@ pub struct ImaStep {
     pub mismatches: usize,
     /// The command line set.
     pub cmdline: Vec<String>,
+    /// What the user should know (a grub.cfg without linux lines, an fstab entry that matches
+    /// no partition, ...).
+    pub warnings: Vec<String>,
 }
 
 /// The embedded base user-data: the intent of upstream's `user-data.basic` (rebuild the initrd
@@ -238,7 +241,7 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
     let active: Vec<&Plugin> = plugins.iter().filter(|p| !p.skipped && !is_ima_plugin(p)).collect();
 
     // Everything that can be checked without running anything, before copying the input.
-    let ima_plan = match &opts.ima {
+    let mut ima_plan = match &opts.ima {
         Some(ima) => Some(enable::plan(&opts.input, ima)?),
         None => None,
     };
@@ -251,7 +254,7 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
         }
     }
     // The IMA plan already found the root; without IMA, find it here.
-    let (root, qcow2) = match &ima_plan {
+    let (mut root, qcow2) = match &ima_plan {
         Some(plan) => (plan.root.clone(), plan.qcow2.clone()),
         None => {
             let disk = Arc::new(DiskImage::open(&opts.input, false)?);
@@ -300,7 +303,7 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
     let needs_guest = !parts.is_empty() || active.iter().any(|p| p.pre_guest_run.is_some()) || boot_labelling.is_some();
     let label_pass = boot_labelling.as_ref().map(|(mode, _)| *mode);
     let (boot, datasource, guest_pass) = if needs_guest {
-        let stage = cloud_init_stage(opts, staged.path(), &root, parts, label_pass, work.path())?;
+        let stage = cloud_init_stage(opts, staged.path(), &mut root, parts, label_pass, work.path())?;
         (Some(stage.boot), stage.datasource, stage.label_pass)
     } else {
         tracing::info!("no plugin needs the guest: no boot");
@@ -319,10 +322,15 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
     }
 
     // IMA last, offline: every file the plugins and the boot changed gets its final label.
-    // With the boot method, the kernel wrote the labels: check every one of them here.
+    // With the boot method, the kernel wrote the labels: check every one of them here. The
+    // boot or a hook may have grown the root partition: read the partitions again first.
+    if let Some(plan) = ima_plan.as_mut() {
+        plan.refresh_partitions(staged.path())?;
+    }
     let ima = match (&opts.ima, &ima_plan, boot_labelling) {
         (Some(ima_opts), Some(plan), None) => {
-            let Applied { filesystems, verify, cmdline, .. } = enable::apply(staged.path(), plan, ima_opts, progress)?;
+            let Applied { filesystems, verify, cmdline, warnings, .. } =
+                enable::apply(staged.path(), plan, ima_opts, progress)?;
             let step = ImaStep {
                 method: LabelMethod::Offline,
                 files_labelled: filesystems.iter().map(|f| f.labels.files_labelled).sum(),
@@ -330,6 +338,7 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
                 files_checked: verify.files_checked,
                 mismatches: verify.mismatches.len(),
                 cmdline: cmdline.set,
+                warnings,
             };
             if let Some(m) = verify.mismatches.first() {
                 return Err(Error::Plugin(format!(
@@ -341,7 +350,7 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
         }
         (Some(ima_opts), Some(plan), Some((mode, configured))) => {
             tracing::info!("verifying every label the guest kernel wrote");
-            let verify = enable::verify_labels(staged.path(), plan, ima_opts, &configured.extra, progress)?;
+            let verify = enable::verify_labels(staged.path(), plan, ima_opts, progress)?;
             if !verify.mismatches.is_empty() {
                 let shown: Vec<String> = verify
                     .mismatches
@@ -360,7 +369,7 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
                     if verify.mismatches.len() > shown.len() { "\n  ..." } else { "" }
                 )));
             }
-            let grub_cfg = enable::check_grub_cfg_mode(staged.path(), plan, &configured.extra, mode)?;
+            let grub_cfg = enable::check_grub_cfg_mode(staged.path(), plan, mode)?;
             tracing::info!("{grub_cfg}: the next boot has ima_appraise={}", mode.kernel_name());
             let cmdline =
                 configured
@@ -382,6 +391,7 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
                 files_checked: verify.files_checked,
                 mismatches: 0,
                 cmdline,
+                warnings: configured.warnings,
             })
         }
         _ => None,
@@ -408,7 +418,7 @@ struct Stage {
 fn cloud_init_stage(
     opts: &RunOptions,
     staged: &Path,
-    root: &RootChoice,
+    root: &mut RootChoice,
     mut parts: Vec<Part>,
     label_pass: Option<AppraiseMode>,
     work: &Path,
@@ -468,6 +478,8 @@ fn cloud_init_stage(
         )));
     }
 
+    // The guest may have grown the root partition (01-resize-image): its old bounds are stale.
+    *root = guest::reread_root(staged, root)?.1;
     let disk = Arc::new(DiskImage::open(staged, true)?);
     let mut fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadWrite)?;
     let result = fs.read_text("/var/lib/cloud/data/result.json")?;
