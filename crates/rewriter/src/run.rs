@@ -7,11 +7,13 @@
 //! seed planted in the image (base user-data last: it powers off and has no password), whose
 //! result cloud-init's own files tell; then the per-instance cloud-init state and our seed are
 //! removed; post-stage hooks; and IMA, offline and last, so every file the boot changed is
-//! labelled with its final content. The output is renamed into place only at the end.
+//! labelled with its final content. With [`LabelMethod::Boot`], the guest kernel labels in fix
+//! mode during that boot instead, and the host checks every label afterwards. The output is
+//! renamed into place only at the end.
 
 use crate::cloudinit::{multipart, random_boundary, unique_instance_id, Part, Seed};
 use crate::disk::{DiskImage, StagedOutput};
-use crate::enable::{self, Applied, EnableOptions};
+use crate::enable::{self, Applied, Configured, EnableOptions, ImaPlan};
 use crate::error::{Error, Result};
 use crate::fs::GuestFs;
 use crate::guest::{self, RootChoice};
@@ -328,71 +330,9 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
         plan.refresh_partitions(staged.path())?;
     }
     let ima = match (&opts.ima, &ima_plan, boot_labelling) {
-        (Some(ima_opts), Some(plan), None) => {
-            let Applied { filesystems, verify, cmdline, warnings, .. } =
-                enable::apply(staged.path(), plan, ima_opts, progress)?;
-            let step = ImaStep {
-                method: LabelMethod::Offline,
-                files_labelled: filesystems.iter().map(|f| f.labels.files_labelled).sum(),
-                guest_pass: None,
-                files_checked: verify.files_checked,
-                mismatches: verify.mismatches.len(),
-                cmdline: cmdline.set,
-                warnings,
-            };
-            if let Some(m) = verify.mismatches.first() {
-                return Err(Error::Plugin(format!(
-                    "the IMA verification found {} wrong label(s), e.g. {}; the output was not written",
-                    step.mismatches, m.path
-                )));
-            }
-            Some(step)
-        }
+        (Some(ima_opts), Some(plan), None) => Some(label_offline(staged.path(), plan, ima_opts, progress)?),
         (Some(ima_opts), Some(plan), Some((mode, configured))) => {
-            tracing::info!("verifying every label the guest kernel wrote");
-            let verify = enable::verify_labels(staged.path(), plan, ima_opts, progress)?;
-            if !verify.mismatches.is_empty() {
-                let shown: Vec<String> = verify
-                    .mismatches
-                    .iter()
-                    .take(10)
-                    .map(|m| format!("  {} ({})", m.path, if m.found.is_some() { "wrong" } else { "missing" }))
-                    .collect();
-                return Err(Error::Plugin(format!(
-                    "{} of {} file(s) the policy appraises have a missing or wrong label after the labelling boot:\n{}{}\n\
-                     They were changed after the pass (by a post-stage hook, say) or hidden from it (under a mount point \
-                     in the guest); an enforcing boot would deny them. Move that change into the guest, or label offline \
-                     (--ima-label offline). The output was not written.",
-                    verify.mismatches.len(),
-                    verify.files_checked,
-                    shown.join("\n"),
-                    if verify.mismatches.len() > shown.len() { "\n  ..." } else { "" }
-                )));
-            }
-            let grub_cfg = enable::check_grub_cfg_mode(staged.path(), plan, mode)?;
-            tracing::info!("{grub_cfg}: the next boot has ima_appraise={}", mode.kernel_name());
-            let cmdline =
-                configured
-                    .cmdline
-                    .set
-                    .iter()
-                    .map(|p| {
-                        if p == "ima_appraise=fix" {
-                            format!("ima_appraise={}", mode.kernel_name())
-                        } else {
-                            p.clone()
-                        }
-                    })
-                    .collect();
-            Some(ImaStep {
-                method: LabelMethod::Boot,
-                files_labelled: 0,
-                guest_pass,
-                files_checked: verify.files_checked,
-                mismatches: 0,
-                cmdline,
-                warnings: configured.warnings,
-            })
+            Some(check_boot_labels(staged.path(), plan, ima_opts, mode, configured, guest_pass, progress)?)
         }
         _ => None,
     };
@@ -403,6 +343,73 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
         datasource,
         ima,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The offline IMA step: policy, command line, fstab, labels, verification.
+fn label_offline(staged: &Path, plan: &ImaPlan, ima_opts: &EnableOptions, progress: &dyn Progress) -> Result<ImaStep> {
+    let Applied { filesystems, verify, cmdline, warnings, .. } = enable::apply(staged, plan, ima_opts, progress)?;
+    if let Some(m) = verify.mismatches.first() {
+        return Err(Error::Plugin(format!(
+            "the IMA verification found {} wrong label(s), e.g. {}; the output was not written",
+            verify.mismatches.len(),
+            m.path
+        )));
+    }
+    Ok(ImaStep {
+        method: LabelMethod::Offline,
+        files_labelled: filesystems.iter().map(|f| f.labels.files_labelled).sum(),
+        guest_pass: None,
+        files_checked: verify.files_checked,
+        mismatches: 0,
+        cmdline: cmdline.set,
+        warnings,
+    })
+}
+
+/// After a labelling boot: every label the kernel wrote is re-read and checked, and grub.cfg
+/// must boot with the final mode.
+fn check_boot_labels(
+    staged: &Path,
+    plan: &ImaPlan,
+    ima_opts: &EnableOptions,
+    mode: AppraiseMode,
+    configured: Configured,
+    guest_pass: Option<PassReport>,
+    progress: &dyn Progress,
+) -> Result<ImaStep> {
+    tracing::info!("verifying every label the guest kernel wrote");
+    let verify = enable::verify_labels(staged, plan, ima_opts, progress)?;
+    if !verify.mismatches.is_empty() {
+        let shown: Vec<String> = verify
+            .mismatches
+            .iter()
+            .take(10)
+            .map(|m| format!("  {} ({})", m.path, if m.found.is_some() { "wrong" } else { "missing" }))
+            .collect();
+        return Err(Error::Plugin(format!(
+            "{} of {} file(s) the policy appraises have a missing or wrong label after the labelling boot:\n{}{}\n\
+             They were changed after the pass (by a post-stage hook, say) or hidden from it (under a mount point \
+             in the guest); an enforcing boot would deny them. Move that change into the guest, or label offline \
+             (--ima-label offline). The output was not written.",
+            verify.mismatches.len(),
+            verify.files_checked,
+            shown.join("\n"),
+            if verify.mismatches.len() > shown.len() { "\n  ..." } else { "" }
+        )));
+    }
+    let grub_cfg = enable::check_grub_cfg_mode(staged, plan, mode)?;
+    tracing::info!("{grub_cfg}: the next boot has ima_appraise={}", mode.kernel_name());
+    let fix = format!("ima_appraise={}", AppraiseMode::Fix.kernel_name());
+    let last = format!("ima_appraise={}", mode.kernel_name());
+    Ok(ImaStep {
+        method: LabelMethod::Boot,
+        files_labelled: 0,
+        guest_pass,
+        files_checked: verify.files_checked,
+        mismatches: 0,
+        cmdline: configured.cmdline.set.iter().map(|p| if *p == fix { last.clone() } else { p.clone() }).collect(),
+        warnings: configured.warnings,
     })
 }
 
