@@ -155,6 +155,7 @@ make_image() {
     mv "$b/disk.raw" "$CACHE/bench.raw"
     mv "$b/bench.qcow2" "$CACHE/bench.qcow2"
     mv "$b/tree.json" "$CACHE/tree.json"
+    rm -f "$b/mkfs.log"
     rmdir "$b"
 }
 
@@ -213,30 +214,28 @@ for f in "$QCOW" "$RAW" "$BIN" "$(command -v evmctl || true)" "$(command -v qemu
     if [[ -n $f && -f $f ]]; then cat "$f" >/dev/null; fi
 done
 
+# Times `ima enable` RUNS times from IN to OUT under NAME and keeps the report of the fastest
+# run as BEST_JSON.
+bench_enable() { # NAME IN OUT BEST_JSON
+    local name=$1 in=$2 out=$3 best_json=$4 kept=999999999999999 i
+    for ((i = 1; i <= RUNS; i++)); do
+        rm -f "$out" "$RUN/r.json"
+        time_once "$name" "$BIN" ima enable -q -i "$in" -o "$out" --report "$RUN/r.json"
+        if [[ ${BEST[$name]} -lt $kept ]]; then
+            kept=${BEST[$name]}
+            cp "$RUN/r.json" "$best_json"
+        fi
+    done
+}
+
 # ---------------------------------------------------------------- a. ima enable qcow2 -> qcow2
 log "a. ima enable qcow2 -> qcow2, $RUNS runs"
-declare -A REPORT_BEST_NS
-best_report=""
-for ((i = 1; i <= RUNS; i++)); do
-    rm -f "$RUN/out.qcow2" "$RUN/r.json"
-    time_once enable_qcow2 "$BIN" ima enable -q -i "$QCOW" -o "$RUN/out.qcow2" --report "$RUN/r.json"
-    if [[ ${BEST[enable_qcow2]} -lt ${REPORT_BEST_NS[q]:-999999999999999} ]]; then
-        REPORT_BEST_NS[q]=${BEST[enable_qcow2]}
-        cp "$RUN/r.json" "$RUN/best-qcow2.json"
-    fi
-done
+bench_enable enable_qcow2 "$QCOW" "$RUN/out.qcow2" "$RUN/best-qcow2.json"
 rm -f "$RUN/out.qcow2"
 
 # ---------------------------------------------------------------- e. ima enable raw -> raw
 log "e. ima enable raw -> raw, $RUNS runs"
-for ((i = 1; i <= RUNS; i++)); do
-    rm -f "$RUN/out.raw" "$RUN/r.json"
-    time_once enable_raw "$BIN" ima enable -q -i "$RAW" -o "$RUN/out.raw" --report "$RUN/r.json"
-    if [[ ${BEST[enable_raw]} -lt ${REPORT_BEST_NS[r]:-999999999999999} ]]; then
-        REPORT_BEST_NS[r]=${BEST[enable_raw]}
-        cp "$RUN/r.json" "$RUN/best-raw.json"
-    fi
-done
+bench_enable enable_raw "$RAW" "$RUN/out.raw" "$RUN/best-raw.json"
 # out.raw of the last run stays for the cross-check against evmctl's labels (after c).
 
 # ---------------------------------------------------------------- b. qemu-img convert -O raw
