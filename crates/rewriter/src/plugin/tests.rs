@@ -226,10 +226,11 @@ fn listing_of_an_empty_plugin() {
     assert_eq!(listing(&ps), "50-nothing: nothing to do\n");
 }
 
-/// One plugin `10-p` whose cloud-config part is `name` with `content`; the validation errors.
-fn config_errors(name: &str, content: &[u8]) -> Vec<String> {
+/// One plugin `10-p` with one part `name` of `content` in `cloud-init/<kind>/`; the validation
+/// errors, each of which must name the part's path.
+fn part_errors(kind: &str, name: &str, content: &[u8]) -> Vec<String> {
     let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("10-p/cloud-init/cloud-config").join(name);
+    let p = d.path().join("10-p/cloud-init").join(kind).join(name);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, content).unwrap();
     let errs = errors_of(validate(&discover(&[d.path().to_path_buf()]).unwrap()));
@@ -239,16 +240,12 @@ fn config_errors(name: &str, content: &[u8]) -> Vec<String> {
     errs
 }
 
+fn config_errors(name: &str, content: &[u8]) -> Vec<String> {
+    part_errors("cloud-config", name, content)
+}
+
 fn script_errors(name: &str, content: &[u8]) -> Vec<String> {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("10-p/cloud-init/x-shellscript").join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-    let errs = errors_of(validate(&discover(&[d.path().to_path_buf()]).unwrap()));
-    for e in &errs {
-        assert!(e.contains(&p.display().to_string()), "error without the path: {e}");
-    }
-    errs
+    part_errors("x-shellscript", name, content)
 }
 
 fn one_error_containing(errs: Vec<String>, what: &str) {
