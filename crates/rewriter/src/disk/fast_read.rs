@@ -10,6 +10,7 @@
 //! [`DiskImage::flush`]: super::DiskImage::flush
 
 use super::probe::{probe, ImageFormat};
+use super::qcow2_entry::{self, COMPRESSED, OFFSET_MASK, ZERO_FLAG};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,9 +18,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
-const COMPRESSED: u64 = 1 << 62;
-const ZERO_FLAG: u64 = 1;
 const EXTERNAL_DATA_FILE: u64 = 1 << 2;
 
 /// One layer of the chain.
@@ -98,7 +96,7 @@ fn open_layer(path: &Path) -> Result<Option<Layer>> {
     }
     let mut l1_bytes = vec![0u8; h.l1_size as usize * 8];
     file.read_exact_at(&mut l1_bytes, h.l1_table_offset).map_err(|e| io_err(path, "read the L1 table", e))?;
-    let l1 = l1_bytes.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap())).collect();
+    let l1 = qcow2_entry::table(&l1_bytes);
     let backing = match &h.backing_file {
         None => None,
         Some(name) => {
@@ -144,8 +142,7 @@ impl Qcow2Layer {
         }
         let mut bytes = vec![0u8; 1 << self.cluster_bits];
         self.file.read_exact_at(&mut bytes, host).map_err(|e| io_err(&self.path, "read an L2 table", e))?;
-        let table: Arc<Vec<u64>> =
-            Arc::new(bytes.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap())).collect());
+        let table = Arc::new(qcow2_entry::table(&bytes));
         self.l2_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(host, table.clone());
         Ok(table)
     }
@@ -184,11 +181,8 @@ impl Qcow2Layer {
     ) -> Result<()> {
         let cluster = 1usize << self.cluster_bits;
         if entry & COMPRESSED != 0 {
-            let x = 62 - (self.cluster_bits - 8);
-            let host = entry & ((1u64 << x) - 1);
-            let sectors = ((entry >> x) & ((1u64 << (self.cluster_bits - 8)) - 1)) + 1;
-            // The stored size is an upper bound in 512-byte sectors, counted from the sector
-            // the data starts in; the file may end before it.
+            let (host, sectors) = qcow2_entry::compressed_extent(entry, self.cluster_bits);
+            // The stored size is an upper bound; the file may end before it.
             let len = (sectors * 512 - (host & 511)) as usize;
             inf.compressed.resize(len, 0);
             let got = read_up_to(&self.file, &mut inf.compressed, host)

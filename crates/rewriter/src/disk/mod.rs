@@ -5,6 +5,7 @@ mod fast_read;
 mod image;
 mod output;
 mod probe;
+mod qcow2_entry;
 
 pub use fast_read::{FastReader, Inflater};
 pub use image::{DiskImage, DiskReader};

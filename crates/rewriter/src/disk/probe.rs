@@ -2,6 +2,7 @@
 //! handle, other formats, truncated qcow2 files, and files that are not disk images at all.
 //! Each refusal says which `qemu-img` command fixes it.
 
+use super::qcow2_entry::{self, COMPRESSED, OFFSET_MASK};
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -226,11 +227,9 @@ fn check_qcow2_extent(file: &File, path: &Path, len: u64, h: &Qcow2Header) -> Re
     }
     let mut l1 = vec![0u8; l1_bytes as usize];
     read_exact(file, path, &mut l1, h.l1_table_offset, "L1 table")?;
-    const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
-    let compressed_bits = 62 - (h.cluster_bits - 8);
     let mut l2 = vec![0u8; cluster as usize];
-    for e in l1.chunks_exact(8) {
-        let l2_off = u64::from_be_bytes(e.try_into().unwrap()) & OFFSET_MASK;
+    for e in qcow2_entry::table(&l1) {
+        let l2_off = e & OFFSET_MASK;
         if l2_off == 0 {
             continue;
         }
@@ -238,10 +237,9 @@ fn check_qcow2_extent(file: &File, path: &Path, len: u64, h: &Qcow2Header) -> Re
             return Err(truncated("an L2 table", l2_off));
         }
         read_exact(file, path, &mut l2, l2_off, "L2 table")?;
-        for e in l2.chunks_exact(8) {
-            let entry = u64::from_be_bytes(e.try_into().unwrap());
-            let (off, end) = if entry & (1 << 62) != 0 {
-                let off = entry & ((1u64 << compressed_bits) - 1);
+        for entry in qcow2_entry::table(&l2) {
+            let (off, end) = if entry & COMPRESSED != 0 {
+                let (off, _) = qcow2_entry::compressed_extent(entry, h.cluster_bits);
                 (off, off + 1)
             } else {
                 let off = entry & OFFSET_MASK;
