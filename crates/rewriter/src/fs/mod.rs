@@ -6,7 +6,7 @@ mod device;
 
 pub use device::PartitionDevice;
 
-use crate::disk::DiskImage;
+use crate::disk::{DiskImage, FastReader, ImageFormat, Inflater};
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use ext2fs::{FileKind, FileLayout, Filesystem, Ino, NewInode, OpenMode};
@@ -18,6 +18,21 @@ pub struct GuestFs {
     disk: Arc<DiskImage>,
     partition: Partition,
     location: String,
+    /// The libdeflate read path, for a read-only filesystem (shared with [`DataReader`]).
+    fast: Option<Arc<FastReader>>,
+}
+
+/// The libdeflate read path for a qcow2 image, after writing imago's cached metadata back to
+/// the file (the fast reader sees the file, not imago's cache); `None` for raw images and
+/// qcow2 features it does not handle.
+fn fast_reader(disk: &DiskImage) -> Result<Option<Arc<FastReader>>> {
+    match disk.format() {
+        ImageFormat::Qcow2 => {
+            disk.write_back()?;
+            Ok(FastReader::open(disk.path())?.map(Arc::new))
+        }
+        ImageFormat::Raw => Ok(None),
+    }
 }
 
 impl GuestFs {
@@ -25,15 +40,13 @@ impl GuestFs {
     pub fn open(disk: Arc<DiskImage>, partition: &Partition, mode: OpenMode) -> Result<GuestFs> {
         let location = partition.describe();
         let mut device = PartitionDevice::new(disk.clone(), partition.start, partition.size);
-        if mode == OpenMode::ReadOnly && disk.format() == crate::disk::ImageFormat::Qcow2 {
-            disk.write_back()?;
-            if let Some(fast) = crate::disk::FastReader::open(disk.path())? {
-                device = device.read_through(Arc::new(fast));
-            }
+        let fast = if mode == OpenMode::ReadOnly { fast_reader(&disk)? } else { None };
+        if let Some(f) = &fast {
+            device = device.read_through(f.clone());
         }
         let fs = Filesystem::open(Box::new(device), mode)
             .map_err(|cause| Error::Filesystem { location: location.clone(), cause })?;
-        Ok(GuestFs { fs, disk, partition: partition.clone(), location })
+        Ok(GuestFs { fs, disk, partition: partition.clone(), location, fast })
     }
 
     /// The partition this filesystem lives in.
@@ -158,12 +171,10 @@ impl GuestFs {
     /// reader may bypass imago (see [`crate::disk::FastReader`]).
     pub fn data_reader(&self) -> Result<DataReader> {
         let cluster = self.disk.qcow2_header().map(|h| 1u64 << h.cluster_bits);
-        let fast = match self.disk.format() {
-            crate::disk::ImageFormat::Qcow2 => {
-                self.disk.write_back()?;
-                crate::disk::FastReader::open(self.disk.path())?.map(Arc::new)
-            }
-            crate::disk::ImageFormat::Raw => None,
+        // A read-only filesystem already has one; after writes, a fresh one sees them.
+        let fast = match &self.fast {
+            Some(f) => Some(f.clone()),
+            None => fast_reader(&self.disk)?,
         };
         Ok(DataReader {
             disk: self.disk.clone(),
@@ -192,7 +203,7 @@ pub struct DataReader {
     /// qcow2 cluster size: small reads go through a per-thread cluster cache (see [`ReadScratch`]).
     cluster: Option<u64>,
     /// The libdeflate read path for qcow2, when the image allows it.
-    fast: Option<Arc<crate::disk::FastReader>>,
+    fast: Option<Arc<FastReader>>,
 }
 
 const READ_CHUNK: u64 = 1 << 20;
@@ -204,7 +215,7 @@ const READ_CHUNK: u64 = 1 << 20;
 pub struct ReadScratch {
     buf: Vec<u8>,
     cluster: Option<(u64, Vec<u8>)>,
-    inflater: crate::disk::Inflater,
+    inflater: Inflater,
 }
 
 impl DataReader {
