@@ -51,14 +51,11 @@ fn firmware_answers(accel: Accel, deadline: Duration) -> Result<bool> {
     let serial = dir.path().join("serial.log");
     let stderr_path = dir.path().join("stderr.log");
     let stderr = std::fs::File::create(&stderr_path).map_err(|e| Error::Qemu(format!("KVM probe: {e}")))?;
-    std::fs::copy(&fw.vars, &vars).map_err(|e| Error::Qemu(format!("copying the UEFI variable store: {e}")))?;
+    fw.copy_vars(&vars)?;
     let mut child = Command::new(qemu)
         .args(["-machine", "q35", "-accel", accel.qemu_name(), "-m", "256", "-nodefaults", "-display", "none"])
         .arg("-no-reboot")
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={}", fw.code.display()))
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()))
+        .args(fw.pflash_args(&vars))
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .stdin(Stdio::null())

@@ -38,6 +38,23 @@ impl Firmware {
                 .into(),
         ))
     }
+
+    /// Gives a boot its private variable store at `to`, copied from the template.
+    pub fn copy_vars(&self, to: &std::path::Path) -> crate::Result<()> {
+        std::fs::copy(&self.vars, to)
+            .map(drop)
+            .map_err(|e| crate::Error::Qemu(format!("copying the UEFI variable store to {}: {e}", to.display())))
+    }
+
+    /// The QEMU arguments for the firmware: the code read-only, the private store `vars`.
+    pub fn pflash_args(&self, vars: &std::path::Path) -> [String; 4] {
+        [
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", self.code.display()),
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+        ]
+    }
 }
 
 /// The QEMU binary for x86_64 guests.

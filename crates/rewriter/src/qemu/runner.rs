@@ -132,10 +132,9 @@ impl QemuRun {
             "-display".into(),
             "none".into(),
             "-no-reboot".into(),
-            "-drive".into(),
-            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", fw.code.display()),
-            "-drive".into(),
-            format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+        ];
+        a.extend(fw.pflash_args(vars));
+        a.extend([
             "-drive".into(),
             format!("file={},if=virtio,format={fmt},cache=unsafe", self.disk.display()),
             "-chardev".into(),
@@ -152,7 +151,7 @@ impl QemuRun {
             "user,model=virtio-net-pci".into(),
             "-device".into(),
             "virtio-rng-pci".into(),
-        ];
+        ]);
         if self.accel == Accel::Tcg {
             a.extend(["-cpu".into(), "max".into()]);
         }
@@ -181,7 +180,7 @@ impl QemuRun {
         let io = |what: &str, e: std::io::Error| Error::Qemu(format!("{what}: {e}"));
         std::fs::create_dir_all(&self.work_dir).map_err(|e| io("creating the work directory", e))?;
         let vars = self.work_dir.join("OVMF_VARS.fd");
-        std::fs::copy(&fw.vars, &vars).map_err(|e| io("copying the UEFI variable store", e))?;
+        fw.copy_vars(&vars)?;
         let serial_log = self.work_dir.join("ttyS0.log");
         let hvc_log = self.work_dir.join("hvc0.log");
         let serial_sock = self.work_dir.join("ttyS0.sock");
