@@ -166,13 +166,18 @@ fn profile_of(p: ProfileArg) -> Profile {
     }
 }
 
+/// The facts of `--image IMG`, when given, for the policy commands.
+fn facts_of(
+    image: Option<&std::path::Path>,
+    root_partition: Option<u32>,
+) -> anyhow::Result<Option<cvm_rewriter::ima::lint::ImageFacts>> {
+    image
+        .map(|img| enable::image_facts_of(img, root_partition).with_context(|| format!("reading {}", img.display())))
+        .transpose()
+}
+
 fn policy_default_cmd(args: &PolicyDefaultArgs) -> anyhow::Result<ExitCode> {
-    let facts = match &args.image {
-        Some(img) => Some(
-            enable::image_facts_of(img, args.root_partition).with_context(|| format!("reading {}", img.display()))?,
-        ),
-        None => None,
-    };
+    let facts = facts_of(args.image.as_deref(), args.root_partition)?;
     let text = cvm_rewriter::ima::profile::default_policy(profile_of(args.profile), facts.as_ref());
     std::io::stdout().write_all(text.as_bytes()).context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
@@ -183,12 +188,7 @@ fn policy_check_cmd(args: &PolicyCheckArgs) -> anyhow::Result<ExitCode> {
     use cvm_rewriter::ima::policy_lang;
     let name = args.file.display().to_string();
     let bytes = std::fs::read(&args.file).with_context(|| format!("reading the policy {name}"))?;
-    let facts = match &args.image {
-        Some(img) => Some(
-            enable::image_facts_of(img, args.root_partition).with_context(|| format!("reading {}", img.display()))?,
-        ),
-        None => None,
-    };
+    let facts = facts_of(args.image.as_deref(), args.root_partition)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let mut out = serde_json::Map::new();
     let (errors, findings) = match policy_lang::parse(&text) {
@@ -201,10 +201,7 @@ fn policy_check_cmd(args: &PolicyCheckArgs) -> anyhow::Result<ExitCode> {
             (errs, lint(&p, facts.as_ref()))
         }
     };
-    let denied = |f: &&cvm_rewriter::ima::lint::Finding| {
-        f.severity == Severity::Error || (args.deny_warnings && f.severity == Severity::Warning)
-    };
-    let failed = !errors.is_empty() || findings.iter().any(|f| denied(&f));
+    let failed = !errors.is_empty() || findings.iter().any(|f| f.refuses(args.deny_warnings));
     if args.json {
         out.insert("file".into(), name.clone().into());
         out.insert("errors".into(), serde_json::to_value(&errors)?);

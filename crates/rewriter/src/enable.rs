@@ -12,7 +12,7 @@ use crate::fstab::{self, DeviceSpec};
 use crate::grub::{self, CmdlineChange};
 use crate::guest::{self, RootChoice};
 use crate::ima::label::{self, LabelSummary, Selection, VerifySummary};
-use crate::ima::lint::{self, Finding, ImageFacts, Severity};
+use crate::ima::lint::{self, Finding, ImageFacts};
 use crate::ima::policy_lang;
 use crate::ima::profile::{self, Profile};
 use crate::ima::{policy, AppraiseMode, HashAlgo};
@@ -223,11 +223,9 @@ pub fn plan(image: &std::path::Path, opts: &EnableOptions) -> Result<ImaPlan> {
         PolicySource::File(path) => Some(read_policy_file(path)?),
         PolicySource::Default => None,
     };
-    let disk = Arc::new(DiskImage::open(image, false)?);
+    let (disk, table, root) = guest::locate_root(image, opts.root_partition)?;
     let format = disk.format();
     let qcow2 = disk.qcow2_header().cloned();
-    let table = partition::read_partitions(&disk)?;
-    let root = guest::find_root(&disk, &table, opts.root_partition)?;
     tracing::info!("root filesystem: {} ({})", root.partition.describe(), root.reason);
     let facts = {
         let fs = GuestFs::open(disk.clone(), &root.partition, OpenMode::ReadOnly)?;
@@ -242,7 +240,7 @@ pub fn plan(image: &std::path::Path, opts: &EnableOptions) -> Result<ImaPlan> {
     };
     let (parsed_policy, mut findings) = check_policy(&policy_bytes, &policy_source, &facts, opts.deny_warnings)?;
     if let Some(f) = lint::hash_availability(&facts, opts.hash) {
-        if f.severity == Severity::Error || (opts.deny_warnings && f.severity == Severity::Warning) {
+        if f.refuses(opts.deny_warnings) {
             return Err(Error::Guest {
                 path: facts.kernel.as_ref().map_or("/boot".into(), |k| format!("/boot/config-{}", k.release)),
                 message: format!("{} (--hash {}). {}", f.message, opts.hash, f.suggestion.clone().unwrap_or_default()),
@@ -296,7 +294,7 @@ pub fn apply(path: &std::path::Path, plan: &ImaPlan, opts: &EnableOptions, progr
     let disk = Arc::new(DiskImage::open(path, true)?);
     let selection = &plan.selection;
     let mut filesystems = Vec::new();
-    for (mp, p) in std::iter::once(("/".to_string(), plan.root.partition.clone())).chain(extra.iter().cloned()) {
+    for (mp, p) in mounted(plan, &extra) {
         let mut fs = GuestFs::open(disk.clone(), &p, OpenMode::ReadWrite)?;
         let labels = label::label(&mut fs, opts.hash, selection, progress)?;
         filesystems.push(FilesystemReport { mount_point: mp, partition: p.number, labels });
@@ -375,6 +373,11 @@ fn extra_filesystems(
     extra
 }
 
+/// The root and the other ext filesystems, by mount point.
+fn mounted<'a>(plan: &'a ImaPlan, extra: &'a [(String, Partition)]) -> impl Iterator<Item = (String, Partition)> + 'a {
+    std::iter::once(("/".to_string(), plan.root.partition.clone())).chain(extra.iter().cloned())
+}
+
 /// The other ext filesystems the root's fstab mounts, as they are now in the image.
 fn current_extras(disk: &Arc<DiskImage>, plan: &ImaPlan) -> Result<Vec<(String, Partition)>> {
     let fs = GuestFs::open(disk.clone(), &plan.root.partition, OpenMode::ReadOnly)?;
@@ -394,7 +397,7 @@ pub fn verify_labels(
     let disk = Arc::new(DiskImage::open(path, false)?);
     let extra = current_extras(&disk, plan)?;
     let mut verify = VerifySummary::default();
-    for (mp, p) in std::iter::once(("/".to_string(), plan.root.partition.clone())).chain(extra.iter().cloned()) {
+    for (mp, p) in mounted(plan, &extra) {
         let check = GuestFs::open(disk.clone(), &p, OpenMode::ReadOnly)?;
         let v = label::verify(&check, opts.hash, &plan.selection, progress)?;
         verify.files_checked += v.files_checked;
@@ -416,27 +419,49 @@ pub fn verify_labels(
 pub fn check_grub_cfg_mode(path: &std::path::Path, plan: &ImaPlan, mode: AppraiseMode) -> Result<String> {
     let disk = Arc::new(DiskImage::open(path, false)?);
     let extra = current_extras(&disk, plan)?;
-    let (fs, prefix) = match extra.iter().find(|(mp, _)| mp == "/boot") {
-        Some((_, p)) => (GuestFs::open(disk.clone(), p, OpenMode::ReadOnly)?, "/boot"),
-        None => (GuestFs::open(disk.clone(), &plan.root.partition, OpenMode::ReadOnly)?, ""),
+    let boot = extra.iter().find(|(mp, _)| mp == "/boot").map(|(_, p)| p);
+    let fs = GuestFs::open(disk.clone(), boot.unwrap_or(&plan.root.partition), OpenMode::ReadOnly)?;
+    let Some(GrubCfg { shown, text, .. }) = read_grub_cfg(&fs, boot.is_some())? else {
+        return Err(Error::Guest { path: "/boot/grub/grub.cfg".into(), message: "not found".into() });
     };
     let want = mode.kernel_name();
-    for candidate in ["/grub/grub.cfg", "/grub2/grub.cfg"] {
-        let inner = if prefix.is_empty() { format!("/boot{candidate}") } else { candidate.to_string() };
-        let Some(text) = fs.read_text(&inner)? else { continue };
-        let shown = format!("{prefix}{inner}");
-        let change = CmdlineChange { set: vec![("ima_appraise".into(), want.into())], remove: Vec::new() };
-        let (_, wrong) = grub::edit_grub_cfg(&text, &change);
-        let linux = text.lines().filter(|l| l.trim_start().starts_with("linux")).count();
-        if linux == 0 || wrong > 0 {
-            return Err(Error::Guest {
-                path: shown,
-                message: format!("{wrong} of {linux} linux line(s) do not boot with ima_appraise={want}"),
-            });
-        }
-        return Ok(shown);
+    let change = CmdlineChange { set: vec![("ima_appraise".into(), want.into())], remove: Vec::new() };
+    let (_, wrong) = grub::edit_grub_cfg(&text, &change);
+    let linux = linux_lines(&text);
+    if linux == 0 || wrong > 0 {
+        return Err(Error::Guest {
+            path: shown,
+            message: format!("{wrong} of {linux} linux line(s) do not boot with ima_appraise={want}"),
+        });
     }
-    Err(Error::Guest { path: "/boot/grub/grub.cfg".into(), message: "not found".into() })
+    Ok(shown)
+}
+
+/// The current grub.cfg of a guest.
+struct GrubCfg {
+    /// Its path in the filesystem it was read from.
+    inner: String,
+    /// Its path as the guest sees it.
+    shown: String,
+    text: String,
+}
+
+/// Reads grub.cfg (or grub2/grub.cfg) from `fs`: the separate /boot filesystem when
+/// `on_boot_fs`, else the root.
+fn read_grub_cfg(fs: &GuestFs, on_boot_fs: bool) -> Result<Option<GrubCfg>> {
+    for candidate in ["/grub/grub.cfg", "/grub2/grub.cfg"] {
+        let inner = if on_boot_fs { candidate.to_string() } else { format!("/boot{candidate}") };
+        if let Some(text) = fs.read_text(&inner)? {
+            let shown = if on_boot_fs { format!("/boot{inner}") } else { inner.clone() };
+            return Ok(Some(GrubCfg { inner, shown, text }));
+        }
+    }
+    Ok(None)
+}
+
+/// The `linux` lines of a grub.cfg.
+fn linux_lines(text: &str) -> usize {
+    text.lines().filter(|l| l.trim_start().starts_with("linux")).count()
 }
 
 /// Runs the pipeline. On error (or when the verification finds a wrong label) the output is
@@ -477,9 +502,7 @@ pub fn enable(opts: &EnableOptions, progress: &dyn Progress) -> Result<EnableRep
 
 /// Reads the facts the policy checks need from an image (read-only).
 pub fn image_facts_of(image: &std::path::Path, root_partition: Option<u32>) -> Result<ImageFacts> {
-    let disk = Arc::new(DiskImage::open(image, false)?);
-    let table = partition::read_partitions(&disk)?;
-    let root = guest::find_root(&disk, &table, root_partition)?;
+    let (disk, _, root) = guest::locate_root(image, root_partition)?;
     let fs = GuestFs::open(disk, &root.partition, OpenMode::ReadOnly)?;
     guest::image_facts(&fs, None)
 }
@@ -506,10 +529,7 @@ pub fn check_policy(
         message: errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
     })?;
     let findings = lint::lint(&parsed, Some(facts));
-    let refusing: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error || (deny_warnings && f.severity == Severity::Warning))
-        .collect();
+    let refusing: Vec<&Finding> = findings.iter().filter(|f| f.refuses(deny_warnings)).collect();
     if !refusing.is_empty() {
         let list: Vec<String> = refusing.iter().map(|f| format!("  {f}")).collect();
         return Err(Error::Policy {
@@ -622,35 +642,30 @@ fn set_cmdline(
     }
 
     // The offline update-grub: the same change on the linux lines of the current grub.cfg.
-    let (cfg_fs, prefix): (&mut GuestFs, &str) = match boot_fs {
-        Some(b) => (b, "/boot"),
-        None => (fs, ""),
+    let on_boot_fs = boot_fs.is_some();
+    let cfg_fs: &mut GuestFs = boot_fs.unwrap_or(fs);
+    let (grub_cfg, entries_changed) = match read_grub_cfg(cfg_fs, on_boot_fs)? {
+        Some(GrubCfg { inner, shown, text }) => {
+            let (new, n) = grub::edit_grub_cfg(&text, &change);
+            if new != text {
+                cfg_fs.write(&inner, new.as_bytes(), 0o644)?;
+                files_changed.push(shown.clone());
+            }
+            if n == 0 && linux_lines(&text) == 0 {
+                warnings.push(format!(
+                    "{shown} has no linux lines: the new command line applies after the next update-grub in the guest"
+                ));
+            }
+            (Some(shown), n)
+        }
+        None => {
+            warnings.push(
+                "no /boot/grub/grub.cfg found: the new command line applies after the next update-grub in the guest"
+                    .into(),
+            );
+            (None, 0)
+        }
     };
-    let mut grub_cfg = None;
-    let mut entries_changed = 0;
-    for candidate in ["/grub/grub.cfg", "/grub2/grub.cfg"] {
-        let inner = if prefix.is_empty() { format!("/boot{candidate}") } else { candidate.to_string() };
-        let Some(text) = cfg_fs.read_text(&inner)? else { continue };
-        let (new, n) = grub::edit_grub_cfg(&text, &change);
-        let shown = format!("{prefix}{inner}");
-        if new != text {
-            cfg_fs.write(&inner, new.as_bytes(), 0o644)?;
-            files_changed.push(shown.clone());
-        }
-        if n == 0 && !text.lines().any(|l| l.trim_start().starts_with("linux")) {
-            warnings.push(format!(
-                "{shown} has no linux lines: the new command line applies after the next update-grub in the guest"
-            ));
-        }
-        entries_changed += n;
-        grub_cfg = Some(shown);
-        break;
-    }
-    if grub_cfg.is_none() {
-        warnings.push(
-            "no /boot/grub/grub.cfg found: the new command line applies after the next update-grub in the guest".into(),
-        );
-    }
     Ok(CmdlineReport {
         set: set.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         rootflags_i_version: add_rootflags,

@@ -69,6 +69,18 @@ pub fn reread_root(path: &std::path::Path, root: &RootChoice) -> Result<(Partiti
     Ok((table, root))
 }
 
+/// Opens the image at `path` read-only, reads its partitions and picks its root (see
+/// [`find_root`]).
+pub fn locate_root(
+    path: &std::path::Path,
+    forced: Option<u32>,
+) -> Result<(Arc<DiskImage>, PartitionTable, RootChoice)> {
+    let disk = Arc::new(DiskImage::open(path, false)?);
+    let table = crate::partition::read_partitions(&disk)?;
+    let root = find_root(&disk, &table, forced)?;
+    Ok((disk, table, root))
+}
+
 /// Picks the root filesystem: `forced` (a partition number, 0 for a bare filesystem) wins;
 /// otherwise the one ext filesystem whose `/etc/fstab` `/` entry names itself.
 pub fn find_root(disk: &Arc<DiskImage>, table: &PartitionTable, forced: Option<u32>) -> Result<RootChoice> {

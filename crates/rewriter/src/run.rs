@@ -19,7 +19,6 @@ use crate::fs::GuestFs;
 use crate::guest::{self, RootChoice};
 use crate::ima::boot_label::{self, PassReport};
 use crate::ima::AppraiseMode;
-use crate::partition;
 use crate::plugin::{self, GuestFileKind, Plugin};
 use crate::progress::Progress;
 use crate::qemu::{resolve_accel, Accel, BootResult, Outcome, QemuRun};
@@ -259,9 +258,8 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress, listing: &dyn Fn(&str)) -
     let (mut root, qcow2) = match &ima_plan {
         Some(plan) => (plan.root.clone(), plan.qcow2.clone()),
         None => {
-            let disk = Arc::new(DiskImage::open(&opts.input, false)?);
-            let table = partition::read_partitions(&disk)?;
-            (guest::find_root(&disk, &table, None)?, disk.qcow2_header().cloned())
+            let (disk, _, root) = guest::locate_root(&opts.input, None)?;
+            (root, disk.qcow2_header().cloned())
         }
     };
     let staged = StagedOutput::copy_from(&opts.input, qcow2.as_ref(), &opts.output, progress)?;

@@ -81,6 +81,13 @@ pub struct Finding {
     pub suggestion: Option<String>,
 }
 
+impl Finding {
+    /// Whether this finding refuses a run: errors always, warnings with `deny_warnings`.
+    pub fn refuses(&self, deny_warnings: bool) -> bool {
+        self.severity == Severity::Error || (deny_warnings && self.severity == Severity::Warning)
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
